@@ -1,0 +1,1 @@
+"""dpal_jax: differentially private active learning in JAX/Flax."""

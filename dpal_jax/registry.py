@@ -1,0 +1,18 @@
+"""Lazy name -> object registries: adding an entry is one line, importing it costs nothing until used."""
+
+import importlib
+from collections.abc import Mapping
+
+from dpal_jax.errors import ConfigError
+
+
+def resolve(table: Mapping[str, str], name: str, field: str):
+  """Returns the object at `table[name]` ('package.module:attribute'), imported on first use.
+
+  Raises ConfigError naming `field` and the known names when `name` is unknown.
+  """
+  if name not in table:
+    raise ConfigError(
+        f'{field} {name!r} is unknown; choose one of: {", ".join(sorted(table))}')
+  module_name, attribute = table[name].split(':')
+  return getattr(importlib.import_module(module_name), attribute)
