@@ -6,6 +6,12 @@ DATASETS = {
     'synthetic': 'dpal_jax.data.synthetic:load',
     'digits': 'dpal_jax.data.embedded:load_digits',
     'mnist5k': 'dpal_jax.data.embedded:load_mnist5k',
+    'cifar10': 'dpal_jax.data.tfds_source:load_cifar10',
+    'svhn_cropped': 'dpal_jax.data.tfds_source:load_svhn_cropped',
+    'mnist': 'dpal_jax.data.tfds_source:load_mnist',
+    'fashion_mnist': 'dpal_jax.data.tfds_source:load_fashion_mnist',
+    'bloodmnist': 'dpal_jax.data.medmnist:load_bloodmnist',
+    'octmnist': 'dpal_jax.data.medmnist:load_octmnist',
 }
 
 

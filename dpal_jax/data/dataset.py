@@ -1,0 +1,84 @@
+"""The in-memory dataset every loader returns: the pool (train split), the test split, the task.
+
+Images are NHWC float32, already normalised; token ids (text datasets) are int32. Labels are int32
+class ids ('multiclass') or float32 [N, K] targets in [0, 1] ('multilabel'). Validation happens once,
+here, so the rest of the code can trust shapes, label ranges and finiteness.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from dpal_jax.errors import DataError
+
+TASKS = ('multiclass', 'multilabel')
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Dataset:
+  """`x_train` / `y_train` are the active-learning pool; `x_test` / `y_test` the held-out split."""
+  name: str
+  x_train: np.ndarray
+  y_train: np.ndarray
+  x_test: np.ndarray
+  y_test: np.ndarray
+  num_classes: int
+  task: str
+
+  def __post_init__(self):
+    if self.task not in TASKS:
+      self._fail(f'task {self.task!r} is not one of {TASKS}')
+    if not isinstance(self.num_classes, (int, np.integer)) or self.num_classes < 2:
+      self._fail(f'num_classes must be an integer >= 2, got {self.num_classes!r}')
+    for split in ('train', 'test'):
+      self._check_inputs(split, getattr(self, f'x_{split}'))
+      self._check_labels(split, getattr(self, f'y_{split}'), len(getattr(self, f'x_{split}')))
+    if self.x_train.shape[1:] != self.x_test.shape[1:] or self.x_train.dtype != self.x_test.dtype:
+      self._fail(f'x_train {self.x_train.shape[1:]} {self.x_train.dtype} and x_test '
+                 f'{self.x_test.shape[1:]} {self.x_test.dtype} differ in example shape or dtype')
+
+  @property
+  def input_shape(self) -> tuple[int, ...]:
+    """The shape of one example, e.g. (32, 32, 3)."""
+    return tuple(self.x_train.shape[1:])
+
+  def __repr__(self) -> str:
+    return (f'Dataset({self.name!r}, train={len(self.x_train)}, test={len(self.x_test)}, '
+            f'input_shape={self.input_shape}, num_classes={self.num_classes}, task={self.task!r})')
+
+  def _fail(self, problem: str):
+    raise DataError(f'dataset {self.name!r}: {problem}')
+
+  def _check_inputs(self, split: str, x):
+    if not isinstance(x, np.ndarray) or x.ndim < 2 or len(x) == 0:
+      self._fail(f'x_{split} must be a non-empty array [N, ...], got {_describe(x)}')
+    if x.dtype not in (np.float32, np.int32):
+      self._fail(f'x_{split} must be float32 (features) or int32 (token ids), got {x.dtype}')
+    if x.dtype == np.float32 and not _all_finite(x):
+      self._fail(f'x_{split} holds NaN or infinite values')
+
+  def _check_labels(self, split: str, y, n: int):
+    if not isinstance(y, np.ndarray) or len(y) != n:
+      self._fail(f'y_{split} must be an array with one row per example ({n}), got {_describe(y)}')
+    k = self.num_classes
+    if self.task == 'multiclass':
+      if y.dtype != np.int32 or y.ndim != 1:
+        self._fail(f'multiclass y_{split} must be int32 of shape [N], got {_describe(y)}')
+      if y.min() < 0 or y.max() >= k:
+        self._fail(f'y_{split} holds labels in [{y.min()}, {y.max()}], outside [0, {k})')
+    else:
+      if y.dtype != np.float32 or y.shape != (n, k):
+        self._fail(f'multilabel y_{split} must be float32 of shape [{n}, {k}], got {_describe(y)}')
+      if not _all_finite(y) or y.min() < 0 or y.max() > 1:
+        self._fail(f'multilabel y_{split} must hold targets in [0, 1]')
+
+
+def _all_finite(x: np.ndarray) -> bool:
+  """min/max propagate NaN and expose ±inf without allocating an [N, ...] boolean array."""
+  return bool(np.isfinite(x.min()) and np.isfinite(x.max()))
+
+
+def _describe(a) -> str:
+  if isinstance(a, np.ndarray):
+    return f'{a.dtype} array of shape {a.shape}'
+  return type(a).__name__
