@@ -1,0 +1,48 @@
+"""Data parallelism with `jax.sharding`: the batch axis is split over a 1-D mesh named 'data',
+parameters, optimizer state, gradient sums and noise are replicated.
+
+The clipped-gradient sum over a sharded batch is reduced across devices by XLA, and the noise is drawn
+in the replicated update from one key, so every device adds the same noise once: the result equals the
+single-device step. The mesh uses `jax.sharding.Mesh` (auto axis types): `jax.make_mesh`'s explicit
+axes reject the per-example contraction over a sharded batch in jax 0.10.
+
+Multi-host: call `jax.distributed.initialize()` (coordinator address, process count and id from the
+flags or the cluster's environment) in every process before any other JAX call; `data_mesh()` then
+spans all global devices. Every process must run the same steps with the same host sampler seed
+(`rng`) and the same noise `key` (e.g. `multihost_utils.broadcast_one_to_all` of the key drawn on
+process 0), because `put_batch` builds each global batch from the rows every process drew and keeps
+only its addressable shards.
+"""
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+AXIS = 'data'
+
+
+def data_mesh(devices=None) -> Mesh:
+  """A 1-D mesh over `devices` (default: all devices of all processes)."""
+  return Mesh(np.array(devices if devices is not None else jax.devices()), (AXIS,))
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec(AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def put_batch(arrays: tuple, mesh: Mesh | None) -> tuple:
+  """Host rows → device arrays, split along the batch axis when a mesh is given."""
+  if mesh is None:
+    return tuple(jax.device_put(a) for a in arrays)
+  sharding = batch_sharding(mesh)
+  return tuple(jax.make_array_from_callback(a.shape, sharding, lambda index, a=a: a[index])
+               for a in arrays)
+
+
+def replicate(tree, mesh: Mesh | None):
+  """Places `tree` on every device of `mesh` (or the default device)."""
+  return jax.device_put(tree, replicated(mesh) if mesh is not None else None)

@@ -1,0 +1,223 @@
+"""The phase loop: Poisson logical batches → physical chunks → one private (or plain) update each.
+
+Per logical batch: the host sampler draws indices with the phase's per-example rates (from the Plan,
+never re-derived here) and pads them; each physical chunk's rows are gathered on the host and sent once;
+a jitted, buffer-donating `accumulate` adds the chunk's clipped-gradient sum to an on-device accumulator
+(no host round-trip inside a logical batch); a jitted `update` adds N(0, σ²C²) once, divides by the
+expected batch size (public, so the sensitivity stays C / E[B]) and applies the optax update.
+Executables are compiled ahead of time per chunk shape, so compiles are counted and timed exactly.
+"""
+
+import math
+import time
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm import tqdm
+
+from dpal_jax.dpsgd import clipped_grad, ghost_norm, losses, noise, sampler, sharding
+from dpal_jax.dpsgd.train_state import TrainState
+from dpal_jax.errors import ConfigError
+
+GRAD_METHODS = ('auto', 'vmap', 'ghost')
+
+
+class Trainer:
+  """DP-SGD (or plain SGD with the same sampling) for a Flax classifier.
+
+  `grad_method`: 'vmap' (any model), 'ghost' (Dense-only models, see ghost_norm.py) or 'auto'
+  (ghost when the model is Dense-only, else vmap; resolved in `init`). `pad_multiple` defaults to
+  `sampler.choose_pad_multiple`.
+  """
+
+  def __init__(self, model: nn.Module, optimizer: optax.GradientTransformation, *, task: str,
+               clip_norm: float, physical_batch_size: int, grad_method: str = 'auto', mesh=None,
+               pad_multiple: int | None = None):
+    if not clip_norm > 0:
+      raise ConfigError(f'train.clip_norm ({clip_norm}) must be positive (math.inf disables clipping)')
+    if physical_batch_size < 1:
+      raise ConfigError(f'train.physical_batch_size ({physical_batch_size}) must be at least 1')
+    if grad_method not in GRAD_METHODS:
+      raise ConfigError(f'train.grad_method {grad_method!r} is unknown; choose one of: '
+                        f'{", ".join(GRAD_METHODS)}')
+    self.model = model
+    self.optimizer = optimizer
+    self.loss_fn = losses.per_example_loss(task)
+    self.clip_norm = float(clip_norm)
+    self.physical_batch_size = physical_batch_size
+    self.grad_method = grad_method
+    self.mesh = mesh
+    self.num_devices = 1 if mesh is None else mesh.devices.size
+    if physical_batch_size % self.num_devices:
+      raise ConfigError(f'train.physical_batch_size ({physical_batch_size}) must be a multiple of '
+                        f'the number of devices ({self.num_devices})')
+    self.pad_multiple = pad_multiple
+    self.compiles = 0
+    self.compile_seconds = 0.0
+    self._executables = {}
+    self._accumulator = None
+
+  def apply_train(self, params, x: jnp.ndarray, key: jax.Array) -> jnp.ndarray:
+    """Training-mode logits (dropout on, stream 'dropout' from `key`)."""
+    return self.model.apply({'params': params}, x, train=True, rngs={'dropout': key})
+
+  def init(self, key: jax.Array, sample_x) -> TrainState:
+    """Fresh parameters and optimizer state; resolves grad_method 'auto' and checks 'ghost'."""
+    x_one = jnp.asarray(sample_x[:1])
+    params = self.model.init(key, x_one)['params']
+    dense_only = ghost_norm.is_dense_only(self.apply_train, params, x_one, key)
+    if self.grad_method == 'ghost' and not dense_only:
+      raise ConfigError("train.grad_method 'ghost' needs a model made only of Dense layers; "
+                        f"{type(self.model).__name__} is not: use 'vmap' or 'auto'")
+    if self.grad_method == 'auto':
+      self.grad_method = 'ghost' if dense_only else 'vmap'
+    return sharding.replicate(TrainState.create(params, self.optimizer), self.mesh)
+
+  # Device functions (jitted and compiled ahead of time in `_compiled`).
+
+  def _private_sum(self, params, x, y, mask, keys):
+    fn = (ghost_norm.ghost_clipped_grad_sum if self.grad_method == 'ghost'
+          else clipped_grad.clipped_grad_sum)
+    return fn(self.apply_train, self.loss_fn, params, x, y, mask, keys, self.clip_norm)
+
+  def _plain_sum(self, params, x, y, mask, keys):
+    """Σ_i ∇L_i over real rows from one batched forward (no per-example gradients, no clipping)."""
+    def total(p):
+      per_example = self.loss_fn(self.apply_train(p, x, keys[0]), y)
+      return jnp.sum(jnp.where(mask, per_example, 0.0)), per_example
+    (_, per_example), grads = jax.value_and_grad(total, has_aux=True)(params)
+    return grads, per_example
+
+  def _accumulate_fn(self, private: bool) -> Callable:
+    grad_sum = self._private_sum if private else self._plain_sum
+
+    def accumulate(acc, params, x, y, mask, step_key, chunk_index):
+      keys = jax.random.split(jax.random.fold_in(step_key, chunk_index + 1), x.shape[0])
+      grads, per_example = grad_sum(params, x, y, mask, keys)
+      loss_sum = acc[1] + jnp.sum(jnp.where(mask, per_example, 0.0))
+      return jax.tree.map(jnp.add, acc[0], grads), loss_sum
+    return accumulate
+
+  def _update_fn(self, private: bool) -> Callable:
+    def update(state, acc, step_key, noise_std, expected_batch_size):
+      grads, loss_sum = acc
+      if private:
+        grads = noise.add_gaussian_noise(grads, jax.random.fold_in(step_key, 0), noise_std)
+      grads = jax.tree.map(lambda g: g / expected_batch_size, grads)
+      updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+      params = optax.apply_updates(state.params, updates)
+      finite = jnp.isfinite(loss_sum)
+      for leaf in jax.tree.leaves(params):
+        finite &= jnp.all(jnp.isfinite(leaf))
+      new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+      return new_state, jax.tree.map(jnp.zeros_like, acc), loss_sum, finite
+    return update
+
+  def _compiled(self, name: str, fn: Callable, donate: tuple, shardings, *args):
+    """The executable of `fn` for these argument shapes, compiled (and counted, timed) once."""
+    signature = (name,) + tuple((np.shape(a), str(a.dtype)) for a in jax.tree.leaves(args))
+    if signature not in self._executables:
+      start = time.perf_counter()
+      kwargs = {} if shardings is None else dict(in_shardings=shardings[0], out_shardings=shardings[1])
+      jitted = jax.jit(fn, donate_argnums=donate, **kwargs)
+      self._executables[signature] = jitted.lower(*args).compile()
+      self.compile_seconds += time.perf_counter() - start
+      self.compiles += 1
+    return self._executables[signature]
+
+  def _shardings(self, kind: str):
+    if self.mesh is None:
+      return None
+    rep, data = sharding.replicated(self.mesh), sharding.batch_sharding(self.mesh)
+    if kind == 'accumulate':
+      return (rep, rep, data, data, data, rep, rep), rep
+    return (rep, rep, rep, rep, rep), rep
+
+  # Host loop.
+
+  def logical_step(self, state: TrainState, x: np.ndarray, y: np.ndarray,
+                   batch: sampler.PaddedBatch, *, key: jax.Array, noise_multiplier: float,
+                   expected_batch_size: float, private: bool = True):
+    """One logical batch, dispatched asynchronously: returns (state, loss sum, finite flag) on device."""
+    if self._accumulator is None:
+      zeros = jax.tree.map(lambda p: np.zeros(p.shape, p.dtype), state.params)
+      self._accumulator = sharding.replicate((zeros, np.zeros((), np.float32)), self.mesh)
+    tag = 'dp' if private else 'plain'
+    acc = self._accumulator
+    self._accumulator = None
+    for chunk_index, indices in enumerate(batch.chunks):
+      rows = np.where(indices == sampler.SENTINEL, 0, indices)
+      xb, yb, mask = sharding.put_batch((x[rows], y[rows], indices != sampler.SENTINEL), self.mesh)
+      args = (acc, state.params, xb, yb, mask, key, np.int32(chunk_index))
+      step = self._compiled(f'{tag}_accumulate', self._accumulate_fn(private), (0,),
+                            self._shardings('accumulate'), *args)
+      acc = step(*args)
+    args = (state, acc, key, np.float32(noise_multiplier * self.clip_norm),
+            np.float32(expected_batch_size))
+    update = self._compiled(f'{tag}_update', self._update_fn(private), (0, 1),
+                            self._shardings('update'), *args)
+    state, self._accumulator, loss_sum, finite = update(*args)
+    return state, loss_sum, finite
+
+  def train_phase(self, state: TrainState, x: np.ndarray, y: np.ndarray, *,
+                  sample_rates: np.ndarray, steps: int, noise_multiplier: float,
+                  expected_batch_size: float, rng: np.random.Generator, key: jax.Array,
+                  private: bool = True, progress: bool = True, phase: int | None = None):
+    """Runs `steps` logical Poisson batches; returns (state, stats).
+
+    Non-private (`private=False`): same sampling, no clipping, no noise, sum / E[B].
+    Raises FloatingPointError naming the phase and step at the first non-finite loss or parameter.
+    """
+    if not len(x) == len(y) == len(sample_rates):
+      raise ConfigError(f'train_phase needs one sample rate per row: x has {len(x)} rows, y '
+                        f'{len(y)}, sample_rates {len(sample_rates)}')
+    if not expected_batch_size > 0:
+      raise ConfigError(f'train.batch_size (expected, {expected_batch_size}) must be positive')
+    if private and not noise_multiplier >= 0:
+      raise ConfigError(f'noise_multiplier ({noise_multiplier}) must be non-negative')
+    multiple = self.pad_multiple or sampler.choose_pad_multiple(
+        expected_batch_size, self.physical_batch_size, self.num_devices)
+    draw = sampler.PoissonSampler(sample_rates, physical_batch_size=self.physical_batch_size,
+                                  pad_multiple=multiple, rng=rng)
+    compiles_before, seconds_before = self.compiles, self.compile_seconds
+    where = 'training' if phase is None else f'phase {phase}'
+    real = padded = 0
+    loss_total = 0.0
+    pending = None
+
+    def check(item):
+      step, loss_sum, finite = item
+      if not bool(finite):
+        raise FloatingPointError(
+            f'{where}, step {step + 1}/{steps}: non-finite loss or parameters (loss sum '
+            f'{float(loss_sum)}); lower train.learning_rate or train.clip_norm, or check the data '
+            'for NaN/inf')
+      return float(loss_sum)
+
+    for step in tqdm(range(steps), desc=f'{where} ({"DP" if private else "non-private"})',
+                     disable=not progress, leave=False):
+      batch = draw.draw()
+      state, loss_sum, finite = self.logical_step(
+          state, x, y, batch, key=jax.random.fold_in(key, step), noise_multiplier=noise_multiplier,
+          expected_batch_size=expected_batch_size, private=private)
+      real += batch.size
+      padded += batch.padded_size
+      if pending is not None:
+        loss_total += check(pending)
+      pending = (step, loss_sum, finite)
+    if pending is not None:
+      loss_total += check(pending)
+    stats = {
+        'steps': steps,
+        'mean_batch_size': real / steps if steps else 0.0,
+        'padding_fraction': 1 - real / padded if padded else 0.0,
+        'pad_multiple': multiple,
+        'compiles': self.compiles - compiles_before,
+        'compile_seconds': self.compile_seconds - seconds_before,
+        'mean_loss': loss_total / real if real else math.nan,
+    }
+    return state, stats

@@ -1,0 +1,31 @@
+"""MLP classifier: flatten → Dense+ReLU per hidden layer (dropout after each) → Dense 'head'.
+
+Made only of Dense layers, so the DP-SGD engine's dense fast path (ghost norms) applies to it.
+"""
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class MLP(nn.Module):
+  """`hidden` sizes default to two layers of 512 (the bench config of DESIGN.md)."""
+  num_classes: int
+  dropout: float = 0.0
+  hidden: Sequence[int] = (512, 512)
+
+  def setup(self):
+    self.layers = [nn.Dense(width, name=f'dense_{i}') for i, width in enumerate(self.hidden)]
+    self.drop = nn.Dropout(self.dropout)
+    self.head = nn.Dense(self.num_classes)
+
+  def embed(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    """Penultimate features: the last hidden layer's activations."""
+    x = x.reshape((x.shape[0], -1))
+    for layer in self.layers:
+      x = self.drop(nn.relu(layer(x)), deterministic=not train)
+    return x
+
+  def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
+    return self.head(self.embed(x, train))
