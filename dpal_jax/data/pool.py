@@ -34,7 +34,8 @@ class Pool:
     steps = np.diff(cohorts)
     if len(cohorts) and (cohorts[0] != 0 or not np.all((steps == 0) | (steps == 1))):
       raise ValueError('Pool: cohorts must start at 0 and grow by 0 or 1 along `labeled` '
-                       f'(labeling order), got {cohorts.tolist()}')
+                       f'(labeling order), got cohorts {np.unique(cohorts).tolist()[:20]} '
+                       f'starting with {cohorts[0]}')
     labeled.setflags(write=False)
     cohorts.setflags(write=False)
     object.__setattr__(self, 'pool_size', int(self.pool_size))
