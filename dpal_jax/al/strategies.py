@@ -1,0 +1,139 @@
+"""Query strategies by name (`al.strategy`) and the `query` entry point of the active-learning loop.
+
+A strategy either scores every unlabeled candidate (jitted over the pool in padded batches) and hands the
+scores to a top-k mechanism of `al.select` — exact, or private when the plan gives a query — or selects a
+batch by itself (random, BADGE, core-set). Adding a strategy is one entry in STRATEGIES.
+"""
+
+import dataclasses
+import functools
+from collections.abc import Callable
+
+import jax
+import numpy as np
+
+from dpal_jax.al import diversity
+from dpal_jax.al import select
+from dpal_jax.al import uncertainty
+from dpal_jax.errors import ConfigError
+from dpal_jax.models import inference
+
+TASKS = ('multiclass', 'multilabel')
+
+
+@dataclasses.dataclass(frozen=True)
+class Strategy:
+  """One query strategy.
+
+  name: its `al.strategy` name.
+  clamp: Δ, the score range [0, Δ] that private selection clamps to and calibrates its noise on; None when
+    the strategy has no private mechanism (it either needs none, like random, or has none).
+  private: whether its selection can run under a finite privacy.epsilon_al (random: it reads no data).
+  score: probabilities [N, K] (BALD: [M, N, K]) → scores [N], larger = select (`al.uncertainty`).
+  mc_dropout: the score takes M dropout passes (BALD).
+  multilabel: the score is defined for multi-label predictions.
+  select: picks k indices by itself, with the keyword arguments of `query` (random, BADGE, core-set).
+  """
+  name: str
+  clamp: float | None
+  private: bool
+  score: Callable | None = None
+  mc_dropout: bool = False
+  multilabel: bool = True
+  select: Callable | None = None
+
+
+def _random(*, x_unlabeled, k, rng, **_) -> np.ndarray:
+  """Uniform without replacement: independent of every record, so it costs no privacy."""
+  return rng.choice(len(x_unlabeled), size=k, replace=False)
+
+
+STRATEGIES = {s.name: s for s in (
+    Strategy('random', clamp=None, private=True, select=_random),
+    Strategy('entropy', clamp=0.8, private=True, score=uncertainty.entropy),
+    Strategy('confidence', clamp=1.0, private=True, score=uncertainty.least_confidence),
+    Strategy('margin', clamp=1.0, private=True, score=uncertainty.margin, multilabel=False),
+    Strategy('bald', clamp=1.0, private=True, score=uncertainty.bald, mc_dropout=True),
+    Strategy('badge', clamp=None, private=False, select=diversity.badge),
+    Strategy('coreset', clamp=None, private=False, select=diversity.coreset),
+)}
+
+
+def get(name: str) -> Strategy:
+  """The strategy registered as `name` (config field `al.strategy`)."""
+  if name not in STRATEGIES:
+    raise ConfigError(f'al.strategy {name!r} is unknown; choose one of: {", ".join(sorted(STRATEGIES))}')
+  return STRATEGIES[name]
+
+
+def query(strategy: Strategy, *, model, params, x_unlabeled: np.ndarray, x_labeled: np.ndarray, k: int,
+          task: str, query=None, rng: np.random.Generator, key: jax.Array, batch_size: int,
+          mc_samples: int = 20, mc_dropout: float = 0.3) -> np.ndarray:
+  """k distinct indices into `x_unlabeled`, the candidates to label next.
+
+  `query` is the plan's query entry (`mechanism` 'laplace' with `epsilon`, or 'gaussian' with
+  `noise_multiplier` and optional `sample_rate`) for a private selection, None for the exact top-k.
+  Scores are clamped to [0, strategy.clamp] and noised by that mechanism; the ledger accounts it from the
+  same entry. Noise and random draws use `rng`; dropout passes (BALD) and BADGE's seeding use `key`.
+  """
+  if task not in TASKS:
+    raise ValueError(f'task must be one of {TASKS}, got {task!r}')
+  if not 0 <= k <= len(x_unlabeled):
+    raise ConfigError(f'al.query_sizes asks for {k} examples but the pool has {len(x_unlabeled)} '
+                      'unlabeled; lower al.query_sizes or al.labeling_budget')
+  if query is not None and not strategy.private:
+    raise ConfigError(
+        f'al.strategy {strategy.name!r} has no private selection mechanism; set privacy.epsilon_al=inf '
+        f'to run it non-privately or choose one of: {", ".join(_private_names())}')
+  if task == 'multilabel' and not strategy.multilabel:
+    raise ConfigError(f'al.strategy {strategy.name!r} needs single-label data, but the dataset is '
+                      'multi-label; choose entropy, confidence or bald')
+  if strategy.select is not None:
+    return np.asarray(strategy.select(model=model, params=params, x_unlabeled=x_unlabeled,
+                                      x_labeled=x_labeled, k=k, task=task, rng=rng, key=key,
+                                      batch_size=batch_size), np.int64)
+  scores = pool_scores(strategy, model=model, params=params, x=x_unlabeled, task=task, key=key,
+                       batch_size=batch_size, mc_samples=mc_samples, mc_dropout=mc_dropout)
+  if query is None:
+    return select.exact_top_k(scores, k)
+  return select.private_top_k(scores, k, clamp=strategy.clamp, query=query, rng=rng)
+
+
+def pool_scores(strategy: Strategy, *, model, params, x: np.ndarray, task: str, key: jax.Array,
+                batch_size: int, mc_samples: int = 20, mc_dropout: float = 0.3) -> np.ndarray:
+  """The strategy's score of every row of `x` (unclamped), in jitted padded batches."""
+  if strategy.score is None:
+    raise ValueError(f'al.strategy {strategy.name!r} has no per-candidate score')
+  samples = 0
+  if strategy.mc_dropout:
+    if not hasattr(model, 'dropout'):
+      raise ConfigError(f'al.strategy {strategy.name!r} needs a model with a dropout rate attribute '
+                        f'(MC dropout), which {type(model).__name__} lacks; choose another model.name')
+    if mc_samples < 1:
+      raise ConfigError(f'al.mc_samples must be at least 1, got {mc_samples}')
+    model, samples = model.clone(dropout=mc_dropout), mc_samples
+  fn = _batch_scores(model, strategy.score, task == 'multilabel', samples)
+  return inference.map_batches(fn, params, x, batch_size=batch_size, key=key)
+
+
+def _private_names() -> list[str]:
+  return sorted(s.name for s in STRATEGIES.values() if s.private)
+
+
+@functools.lru_cache(maxsize=32)
+def _batch_scores(model, score: Callable, multilabel: bool, mc_samples: int) -> Callable:
+  """Jitted (params, x_batch, key) → scores: one forward (or `mc_samples` dropout passes, run one after
+  another so that memory stays that of a single pass) and the score, fused in one compiled program."""
+
+  @jax.jit
+  def fn(params, x, key):
+    variables = {'params': params}
+    if mc_samples:
+      def one_pass(pass_key):
+        return model.apply(variables, x, train=True, rngs={'dropout': pass_key})
+      logits = jax.lax.map(one_pass, jax.random.split(key, mc_samples))
+    else:
+      logits = model.apply(variables, x, train=False)
+    return score(uncertainty.probabilities(logits, multilabel=multilabel), multilabel=multilabel)
+
+  return fn

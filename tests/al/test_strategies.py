@@ -1,0 +1,123 @@
+"""The strategy registry and the `query` entry point, end to end through a tiny model."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from dpal_jax.al import strategies
+from dpal_jax.al import uncertainty
+from dpal_jax.errors import ConfigError
+from dpal_jax.models import inference
+
+
+@dataclasses.dataclass(frozen=True)
+class Query:  # stand-in for dpal_jax.privacy.plan.Query (duck-typed)
+  mechanism: str
+  epsilon: float | None = None
+  noise_multiplier: float | None = None
+  sample_rate: float | None = None
+
+
+LAPLACE = Query('laplace', epsilon=0.5)
+GAUSSIAN = Query('gaussian', noise_multiplier=2.0, sample_rate=0.5)
+
+
+def _query(name, model, params, pool, *, k=10, task='multiclass', query=None, seed=0, **kw):
+  unlabeled, labeled = pool
+  return strategies.query(strategies.get(name), model=model, params=params, x_unlabeled=unlabeled,
+                          x_labeled=labeled, k=k, task=task, query=query, rng=np.random.default_rng(seed),
+                          key=jax.random.key(seed), batch_size=64, **kw)
+
+
+def test_registry():
+  assert strategies.get('entropy').clamp == 0.8 and strategies.get('bald').clamp == 1.0
+  assert strategies.get('random').private and strategies.get('random').clamp is None
+  assert not strategies.get('badge').private and not strategies.get('coreset').private
+  for name, strategy in strategies.STRATEGIES.items():
+    assert strategy.name == name
+    assert (strategy.score is None) != (strategy.select is None)
+    assert strategy.clamp is None or strategy.score is not None
+  with pytest.raises(ConfigError, match="al.strategy 'nope' is unknown.*entropy"):
+    strategies.get('nope')
+
+
+@pytest.mark.parametrize('name', sorted(strategies.STRATEGIES))
+@pytest.mark.parametrize('query', [None, LAPLACE, GAUSSIAN], ids=['exact', 'laplace', 'gaussian'])
+def test_query_returns_k_distinct_indices(name, query, tiny, pool):
+  model, params = tiny
+  if query is not None and not strategies.get(name).private:
+    with pytest.raises(ConfigError, match=f"al.strategy '{name}' has no private selection mechanism; "
+                                          r'set privacy.epsilon_al=inf'):
+      _query(name, model, params, pool, query=query)
+    return
+  chosen = _query(name, model, params, pool, query=query, mc_samples=3)
+  assert chosen.dtype == np.int64 and chosen.shape == (10,)
+  assert len(set(chosen.tolist())) == 10 and chosen.min() >= 0 and chosen.max() < len(pool[0])
+
+
+@pytest.mark.parametrize('name', ['entropy', 'confidence', 'bald', 'badge', 'coreset', 'random'])
+def test_query_multilabel(name, tiny_multilabel, pool):
+  model, params = tiny_multilabel
+  chosen = _query(name, model, params, pool, task='multilabel', mc_samples=3)
+  assert len(set(chosen.tolist())) == 10
+
+
+def test_margin_refuses_multilabel(tiny_multilabel, pool):
+  with pytest.raises(ConfigError, match="'margin' needs single-label"):
+    _query('margin', *tiny_multilabel, pool, task='multilabel')
+
+
+@pytest.mark.parametrize('name,score', [('entropy', uncertainty.entropy),
+                                        ('confidence', uncertainty.least_confidence),
+                                        ('margin', uncertainty.margin)])
+def test_exact_query_is_top_k_of_the_scores(name, score, tiny, pool):
+  model, params = tiny
+  probs = np.asarray(uncertainty.probabilities(
+      inference.predict(model, params, pool[0], batch_size=64), multilabel=False))
+  expected = np.argsort(-np.asarray(score(probs)), kind='stable')[:10]
+  np.testing.assert_array_equal(_query(name, model, params, pool), expected)
+
+
+def test_huge_epsilon_is_the_top_k_of_clamped_scores(tiny, pool):
+  model, params = tiny
+  scores = strategies.pool_scores(strategies.get('margin'), model=model, params=params, x=pool[0],
+                                  task='multiclass', key=jax.random.key(0), batch_size=64)
+  chosen = _query('margin', model, params, pool, query=Query('laplace', epsilon=1e9))
+  np.testing.assert_array_equal(chosen, np.argsort(-scores, kind='stable')[:10])
+
+
+def test_pool_scores_jitted_equal_eager(tiny, pool):
+  model, params = tiny
+  strategy = strategies.get('entropy')
+  kwargs = dict(model=model, params=params, x=pool[0][:40], task='multiclass', key=jax.random.key(0),
+                batch_size=64)
+  jitted = strategies.pool_scores(strategy, **kwargs)
+  with jax.disable_jit():
+    eager = strategies.pool_scores(strategy, **kwargs)
+  np.testing.assert_allclose(jitted, eager, rtol=1e-5, atol=1e-6)
+
+
+def test_bald_is_zero_without_dropout_and_positive_with_it(tiny, pool, no_dropout):
+  model, params = tiny
+  bald = strategies.get('bald')
+  kwargs = dict(model=model, params=params, x=pool[0], task='multiclass', key=jax.random.key(0),
+                batch_size=64, mc_samples=20)
+  np.testing.assert_allclose(strategies.pool_scores(bald, mc_dropout=0.0, **kwargs), 0.0, atol=1e-5)
+  assert np.mean(strategies.pool_scores(bald, mc_dropout=0.3, **kwargs)) > 1e-3
+  with pytest.raises(ConfigError, match="'bald' needs a model with a dropout"):
+    _query('bald', *no_dropout, (pool[0].reshape(150, -1), pool[1].reshape(40, -1)))
+
+
+def test_random_is_uniform_and_ignores_the_model(pool):
+  counts = np.zeros(len(pool[0]))
+  for seed in range(300):
+    counts[_query('random', None, None, pool, query=LAPLACE, seed=seed)] += 1
+  expected = 300 * 10 / len(pool[0])
+  assert np.all(np.abs(counts - expected) < 5 * np.sqrt(expected))
+
+
+def test_query_size_larger_than_the_pool_is_refused(tiny, pool):
+  with pytest.raises(ConfigError, match='al.query_sizes'):
+    _query('entropy', *tiny, pool, k=len(pool[0]) + 1)
