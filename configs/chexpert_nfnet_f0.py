@@ -1,0 +1,34 @@
+"""Paper experiment: CheXpert (192 px), NFNet-F0 fine-tuned from the official weights, entropy sampling
+(the original entropyChex.sh). Set model.checkpoint to the F0_haiku.npz file.
+
+The settings of the original script (spec/dpal.md §d), its mode 'step_ampl_prob_noise' on purpose (later
+cohorts may end slightly above ε; `python -m dpal_jax.plan` shows each cohort's true ε). For new work
+use privacy.mode = 'cohort_exact'.
+"""
+
+from configs import default
+
+
+def get_config():
+  config = default.get_config()
+  config.seed = 1
+  config.dataset.name = 'chexpert'
+  config.model.name = 'nfnet_f0'
+  config.train.optimizer = 'sgd_agc'
+  config.train.learning_rate = 1.0
+  config.train.epochs = 30
+  config.train.batch_size = 4096
+  config.train.physical_batch_size = 100
+  config.train.clip_norm = 1.0
+  config.privacy.epsilon = 8.0
+  config.privacy.delta = 4e-5
+  config.privacy.epsilon_al = 0.0  # ε_AL = 0: the original's non-private selection
+  config.privacy.mode = 'step_ampl_prob_noise'
+  config.privacy.accountant = 'rdp'
+  config.privacy.query_mechanism = 'laplace'
+  config.al.strategy = 'entropy'
+  config.al.initial_size = 10000
+  config.al.query_sizes = (10000, 3000, 1000, 1000)
+  config.al.labeling_budget = 25000
+  config.al.query_batch_size = 128
+  return config

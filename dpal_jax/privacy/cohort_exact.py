@@ -1,0 +1,108 @@
+"""Mode 'cohort_exact': step amplification with every cohort accounted on its own full history.
+
+The original gives all earlier cohorts one shared rate solved against the initial cohort's history and
+subtracts the query cost linearly, so later cohorts end slightly above ε. Here:
+1. Naive plan at the expected batch B: q_k = B/N_k, S_k = ⌈E_k·N_k/B⌉ steps (E_k epochs). σ is
+   calibrated so that the initial cohort ends the naive plan at exactly ε; its ε after each phase
+   gives the trajectory τ_0 < … < τ_T = ε.
+2. Phase k: every labeled cohort c ≤ k gets its own rate q_c(S, σ), the largest rate with
+   ε(history_c + S steps at (q_c, σ)) = τ_k, where history_c holds the cohort's earlier phases and
+   the c queries it was exposed to while unlabeled (same accountant). E[B](S) = Σ_c q_c·|c| falls
+   with S; S_k is the smallest step count with E[B] ≤ B (later phases get more steps than the naive
+   plan: newly labeled cohorts have unspent budget), then σ_k ≥ σ is raised just enough that
+   E[B] = B: more noise per step lets every cohort be sampled a little more at the same ε.
+So every cohort, the initial one included, ends the last phase at τ_T = ε with its queries counted,
+every phase has expected batch B, and no cohort ever exceeds its trajectory. A cohort whose queries
+alone already cost more than τ_k sits out phase k (rate 0); one that cannot spend τ_k even at rate 1
+is capped at 1.
+"""
+
+import math
+
+from scipy import optimize
+
+from dpal_jax.privacy import accounting
+from dpal_jax.privacy import calibrate
+from dpal_jax.privacy.modes import Problem
+from dpal_jax.privacy.plan import Phase
+
+BATCH_TOLERANCE = 1e-3    # |E[B] − B| after the σ fine-tune, in examples
+
+
+def naive_rates_and_steps(problem: Problem) -> tuple[list[float], list[int]]:
+  """q_k = B/N_k and S_k = ⌈E_k·N_k/B⌉: E_k epochs at expected batch B."""
+  b = problem.batch_size
+  return ([min(1.0, b / n) for n in problem.labeled],
+          [math.ceil(e * n / b) for e, n in zip(problem.epochs, problem.labeled)])
+
+
+class _PhaseSearch:
+  """Per-cohort rates for phase k as a function of (steps, σ), warm-started from the last call."""
+
+  def __init__(self, problem: Problem, histories: list, target: float):
+    self.problem, self.histories, self.target = problem, histories, target
+    self.last = None
+
+  def rates(self, steps: int, sigma: float) -> tuple[list[float], float]:
+    p = self.problem
+    guesses = [None] * len(self.histories)
+    if self.last is not None:
+      last_steps, last_sigma, last_rates = self.last
+      scale = (sigma / last_sigma) * (last_steps / steps) ** 0.5
+      guesses = [q * scale for q in last_rates]
+    rates = [calibrate.sample_rate(self.target, p.delta, sigma, steps, history, p.accountant,
+                                   guess=guess)
+             for history, guess in zip(self.histories, guesses)]
+    self.last = (steps, sigma, rates)
+    return rates, sum(q * n for q, n in zip(rates, p.cohort_sizes))
+
+  def smallest_steps(self, sigma: float, start: int) -> tuple[int, float]:
+    """The smallest S with E[B](S) ≤ B (E[B] ∝ 1/√S guides the probes), and E[B] there."""
+    batch = self.problem.batch_size
+    low, high, high_batch, steps = 0, None, None, max(1, start)
+    while high is None or high - low > 1:
+      _, expected = self.rates(steps, sigma)
+      if expected > batch:
+        low = steps
+      else:
+        high, high_batch = steps, expected
+      proposal = round(steps * (expected / batch) ** 2)
+      if high is None:
+        steps = max(proposal, low + 1)
+      else:
+        steps = min(max(proposal, low + 1), high - 1) if high - low > 1 else high
+    return high, high_batch
+
+  def fill_batch(self, steps: int, sigma: float, expected: float) -> float:
+    """The σ' ≥ σ at which E[B](steps, σ') = B (E[B] grows with σ at a fixed ε)."""
+    batch = self.problem.batch_size
+    if batch - expected <= BATCH_TOLERANCE:
+      return sigma
+    gap = lambda s: self.rates(steps, s)[1] - batch
+    high = sigma * batch / expected
+    while gap(high) < 0:
+      high *= batch / expected
+    return optimize.brentq(gap, sigma, high, xtol=1e-9 * sigma,
+                           rtol=1e-12) if gap(sigma) < 0 else sigma
+
+
+def schedule(problem: Problem) -> tuple[Phase, ...]:
+  """The cohort_exact schedule (see the module docstring)."""
+  rates, steps = naive_rates_and_steps(problem)
+  sigma = calibrate.noise_multiplier(problem.target_epsilon, problem.delta, list(zip(rates, steps)),
+                                     accountant=problem.accountant)
+  naive_history = [accounting.dpsgd_event(q, sigma, s) for q, s in zip(rates, steps)]
+  trajectory = [accounting.epsilon(naive_history[:k + 1], problem.delta, problem.accountant)
+                for k in range(problem.num_queries)] + [problem.target_epsilon]
+  histories = [list(problem.query_events[:c]) for c in range(len(problem.cohort_sizes))]
+  phases = []
+  for k, target in enumerate(trajectory):
+    search = _PhaseSearch(problem, histories[:k + 1], target)
+    phase_steps, expected = search.smallest_steps(sigma, steps[k])
+    phase_sigma = search.fill_batch(phase_steps, sigma, expected)
+    phase_rates, _ = search.rates(phase_steps, phase_sigma)
+    phases.append(Phase(k, phase_steps, phase_sigma, tuple(phase_rates)))
+    for c, q in enumerate(phase_rates):
+      histories[c].append(accounting.dpsgd_event(q, phase_sigma, phase_steps))
+  return tuple(phases)
+

@@ -1,0 +1,126 @@
+"""The Plan: the privacy schedule of one experiment as plain data (`plan.json`, schema dpal_jax.plan/1).
+
+Phase k is the training after the k-th query (phase 0: the initial labeled set); cohort c is the set of
+examples labeled before phase c. `phases[k].sample_rates[c]` is the Poisson rate of every example of
+cohort c in phase k (c ≤ k); `queries[k-1]` is the query before phase k. In JSON an infinite ε (no
+privacy) is written as null, and Query fields that are None are left out.
+"""
+
+import dataclasses
+import json
+import math
+
+SCHEMA = 'dpal_jax.plan/1'
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+  phase: int
+  steps: int
+  noise_multiplier: float
+  sample_rates: tuple  # one Poisson rate per cohort 0..phase
+
+
+@dataclasses.dataclass(frozen=True)
+class Query:
+  """A private selection round after `after_phase`, charged to every example still unlabeled then.
+
+  'laplace': `epsilon` is the pure ε of one candidate's noisy score (sensitivity folded in).
+  'gaussian': `noise_multiplier` is the noise std over the score's clamp bound; `sample_rate`, when
+  set, is the Poisson rate at which candidates are scored.
+  """
+  after_phase: int
+  mechanism: str
+  epsilon: float | None = None
+  noise_multiplier: float | None = None
+  sample_rate: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  mode: str
+  accountant: str
+  target_epsilon: float
+  epsilon_al: float
+  delta: float
+  expected_batch_size: int
+  cohort_sizes: tuple
+  phases: tuple
+  queries: tuple
+  epsilon_per_cohort: tuple             # each cohort's true ε: own history, queries in the same accountant
+  epsilon_per_cohort_additive: tuple    # the original's figure: training ε + the query ε added linearly
+  epsilon_unlabeled: float              # an example never labeled: all queries, no training
+  private_queries: bool                 # False: selection is free (random) or not private (ε_al 0 / inf)
+  privacy_enabled: bool = True
+  seconds: float = 0.0
+  schema: str = SCHEMA
+
+  @property
+  def num_phases(self) -> int:
+    return len(self.phases)
+
+  def expected_batch(self, phase: int) -> float:
+    """Σ_c q_c·|cohort c|: the phase's expected Poisson batch size."""
+    rates = self.phases[phase].sample_rates
+    return float(sum(q * n for q, n in zip(rates, self.cohort_sizes)))
+
+  def exceeds_target(self, tolerance: float = 1e-6) -> bool:
+    """True when some cohort (or the never-labeled remainder) ends above the target ε."""
+    limit = self.target_epsilon + tolerance
+    return any(e > limit for e in (*self.epsilon_per_cohort, self.epsilon_unlabeled))
+
+  def to_dict(self) -> dict:
+    out = {'schema': self.schema}
+    for field in dataclasses.fields(self):
+      if field.name == 'schema':
+        continue
+      value = getattr(self, field.name)
+      if field.name == 'phases':
+        value = [dataclasses.asdict(p) | {'sample_rates': list(p.sample_rates)} for p in value]
+      elif field.name == 'queries':
+        value = [{k: v for k, v in dataclasses.asdict(q).items() if v is not None} for q in value]
+      elif isinstance(value, tuple):
+        value = [_finite_or_none(v) for v in value]
+      else:
+        value = _finite_or_none(value)
+      out[field.name] = value
+    return out
+
+  def to_json(self, indent: int | None = None) -> str:
+    return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+  @classmethod
+  def from_dict(cls, data: dict) -> 'Plan':
+    if data.get('schema') != SCHEMA:
+      raise ValueError(f'plan schema {data.get("schema")!r} is not {SCHEMA!r}')
+    values = {}
+    for field in dataclasses.fields(cls):
+      if field.name not in data:
+        continue
+      value = data[field.name]
+      if field.name == 'phases':
+        value = tuple(Phase(**p | {'sample_rates': tuple(p['sample_rates'])}) for p in value)
+      elif field.name == 'queries':
+        value = tuple(Query(**q) for q in value)
+      elif field.name in ('target_epsilon', 'epsilon_al', 'epsilon_unlabeled'):
+        value = _none_to_inf(value)
+      elif field.name.startswith('epsilon_per_cohort'):
+        value = tuple(_none_to_inf(v) for v in value)
+      elif isinstance(value, list):
+        value = tuple(value)
+      values[field.name] = value
+    return cls(**values)
+
+  @classmethod
+  def from_json(cls, text: str) -> 'Plan':
+    return cls.from_dict(json.loads(text))
+
+
+def _finite_or_none(value):
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  return value
+
+
+def _none_to_inf(value):
+  return math.inf if value is None else float(value)

@@ -1,0 +1,147 @@
+"""`make_plan(config)`: the only place a privacy schedule is derived from a config.
+
+Reads privacy.{enabled, epsilon, delta, epsilon_al, mode, accountant, query_mechanism},
+al.{strategy, initial_size, query_sizes, labeling_budget}, train.{batch_size, epochs}; refuses an
+infeasible request with a ConfigError naming the field and the fix; derives the schedule of the mode
+(modes.py for the original's four, cohort_exact.py) and reports, whatever the mode, each cohort's true
+ε: its own full history with its queries composed in the same accountant (ledger.py).
+
+Queries are private only when the strategy looks at the data ('random' does not) and 0 < ε_AL < ∞;
+ε_AL = 0 or ∞ means non-private selection (the original's ε_AL = 0): no query events, the plan says
+`private_queries: false`.
+"""
+
+import math
+import time
+
+from dpal_jax.errors import ConfigError
+from dpal_jax.privacy import accounting
+from dpal_jax.privacy import cohort_exact
+from dpal_jax.privacy import modes
+from dpal_jax.privacy.ledger import Ledger
+from dpal_jax.privacy.plan import Phase
+from dpal_jax.privacy.plan import Plan
+from dpal_jax.privacy.query_events import make_queries
+from dpal_jax.privacy.query_events import query_event
+
+MODES = (*modes.ORIGINAL_MODES, 'cohort_exact')
+
+
+def _epochs(config, num_phases: int) -> tuple[int, ...]:
+  epochs = config.train.epochs
+  if isinstance(epochs, (list, tuple)):
+    if len(epochs) != num_phases:
+      raise ConfigError(f'train.epochs ({tuple(epochs)}) needs one entry per phase: {num_phases} '
+                        f'(the initial training and one per entry of al.query_sizes)')
+    epochs = tuple(epochs)
+  else:
+    epochs = (epochs,) * num_phases
+  if any(int(e) != e or e < 1 for e in epochs):
+    raise ConfigError(f'train.epochs ({config.train.epochs}) must be positive integers')
+  return tuple(int(e) for e in epochs)
+
+
+def _check_sizes(config, pool_size):
+  initial, sizes = config.al.initial_size, tuple(config.al.query_sizes)
+  if initial < 1 or any(q < 1 for q in sizes):
+    raise ConfigError(f'al.initial_size ({initial}) and al.query_sizes ({sizes}) must be positive')
+  total = initial + sum(sizes)
+  if total > config.al.labeling_budget:
+    raise ConfigError(
+        f'al.query_sizes ({sizes}) with al.initial_size ({initial}) label {total} examples, more than '
+        f'al.labeling_budget ({config.al.labeling_budget}); shrink the queries or raise the budget')
+  if pool_size is not None and total > pool_size:
+    raise ConfigError(
+        f'al.query_sizes ({sizes}) with al.initial_size ({initial}) label {total} examples, more than '
+        f'the pool holds ({pool_size}); shrink the queries')
+  batch = config.train.batch_size
+  if not 1 <= batch <= initial:
+    raise ConfigError(
+        f'train.batch_size ({batch}) must be between 1 and the initial labeled set '
+        f'(al.initial_size = {initial}); lower the batch size or label more examples initially')
+  return (initial, *sizes)
+
+
+def _check_privacy(config, num_queries: int) -> tuple[str, float, bool]:
+  p = config.privacy
+  if p.mode not in MODES:
+    raise ConfigError(f'privacy.mode {p.mode!r} is unknown; choose one of: {", ".join(MODES)}')
+  accounting.check_accountant(p.accountant)
+  if not p.epsilon > 0 or math.isinf(p.epsilon):
+    raise ConfigError(f'privacy.epsilon ({p.epsilon}) must be positive and finite')
+  n = config.al.labeling_budget
+  if not 0 < p.delta or p.delta * n > 1 + 1e-9:
+    raise ConfigError(f'privacy.delta ({p.delta}) must be in (0, 1/n] with n = al.labeling_budget '
+                      f'({n}), i.e. at most {1 / n:.3g}; lower it')
+  if p.epsilon_al < 0:
+    raise ConfigError(f'privacy.epsilon_al ({p.epsilon_al}) must be ≥ 0 (0: non-private selection)')
+  private = num_queries > 0 and config.al.strategy != 'random' and 0 < p.epsilon_al < math.inf
+  if private and p.epsilon_al >= p.epsilon:
+    raise ConfigError(f'privacy.epsilon_al ({p.epsilon_al}) must be smaller than privacy.epsilon '
+                      f'({p.epsilon}): training needs the rest')
+  return p.mode, (p.epsilon_al if private else 0.0), private
+
+
+def _check_mode_feasible(mode: str, problem: modes.Problem):
+  if mode in ('step_ampl_prob', 'step_ampl_prob_noise', 'noise_red_prob'):
+    for i in range(1, len(problem.cohort_sizes)):
+      if problem.labeled[i] < 2 * problem.batch_size:
+        raise ConfigError(
+            f'train.batch_size ({problem.batch_size}) must be at most half the labeled set of phase {i} '
+            f'({problem.labeled[i]}) in privacy.mode {mode!r} (the original fails there); lower it')
+  if mode == 'cohort_exact' and problem.query_events:
+    spent = accounting.epsilon(problem.query_events, problem.delta, problem.accountant)
+    if spent >= problem.target_epsilon:
+      raise ConfigError(
+          f'privacy.epsilon_al ({problem.epsilon_al}) leaves the last cohort nothing to train with: '
+          f'its queries alone cost ε = {spent:.3f} ≥ privacy.epsilon ({problem.target_epsilon})')
+
+
+def _non_private_plan(config, cohort_sizes, epochs, mode, start) -> Plan:
+  problem = modes.Problem(cohort_sizes, config.train.batch_size, epochs, math.inf, config.privacy.delta,
+                          0.0, ())
+  rates, steps = modes.naive_rates_and_steps(problem)
+  phases = tuple(Phase(k, s, 0.0, (q,) * (k + 1)) for k, (q, s) in enumerate(zip(rates, steps)))
+  infinite = (math.inf,) * len(cohort_sizes)
+  return Plan(mode=mode, accountant=config.privacy.accountant, target_epsilon=math.inf,
+              epsilon_al=0.0, delta=config.privacy.delta,
+              expected_batch_size=config.train.batch_size, cohort_sizes=cohort_sizes,
+              phases=phases, queries=(), epsilon_per_cohort=infinite,
+              epsilon_per_cohort_additive=infinite, epsilon_unlabeled=math.inf, private_queries=False,
+              privacy_enabled=False, seconds=time.perf_counter() - start)
+
+
+def make_plan(config, pool_size: int | None = None) -> Plan:
+  """The privacy plan of `config` (see the module docstring); raises ConfigError when infeasible."""
+  start = time.perf_counter()
+  accounting.quiet_dp_accounting()
+  cohort_sizes = _check_sizes(config, pool_size)
+  num_queries = len(cohort_sizes) - 1
+  epochs = _epochs(config, num_queries + 1)
+  mode, epsilon_al, private = _check_privacy(config, num_queries)
+  if not config.privacy.enabled:
+    return _non_private_plan(config, cohort_sizes, epochs, mode, start)
+  p = config.privacy
+  queries = make_queries(p.query_mechanism, epsilon_al, num_queries, p.delta,
+                         p.accountant) if private else ()
+  problem = modes.Problem(cohort_sizes, config.train.batch_size, epochs, p.epsilon, p.delta,
+                          epsilon_al, tuple(query_event(q) for q in queries), p.accountant)
+  _check_mode_feasible(mode, problem)
+  if mode == 'cohort_exact':
+    phases = cohort_exact.schedule(problem)
+  else:
+    phases = modes.original_schedule(problem, mode)
+
+  ledger = Ledger(p.accountant, p.delta, p.epsilon, len(cohort_sizes), allow_overspend=True)
+  for phase in phases:
+    ledger.record_phase(phase.phase, phase.sample_rates, phase.noise_multiplier, phase.steps)
+    if phase.phase < num_queries and queries:
+      ledger.record_query(queries[phase.phase])
+  per_round = epsilon_al / num_queries if num_queries else 0.0
+  additive = tuple(e + c * per_round for c, e in enumerate(ledger.training_epsilon_per_cohort()))
+  return Plan(mode=mode, accountant=p.accountant, target_epsilon=p.epsilon,
+              epsilon_al=p.epsilon_al if private else 0.0, delta=p.delta,
+              expected_batch_size=config.train.batch_size, cohort_sizes=cohort_sizes, phases=phases,
+              queries=queries, epsilon_per_cohort=tuple(ledger.epsilon_per_cohort()),
+              epsilon_per_cohort_additive=additive, epsilon_unlabeled=ledger.epsilon_unlabeled(),
+              private_queries=private, seconds=time.perf_counter() - start)
