@@ -15,6 +15,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.name = 'mnist5k'
   config.dataset.data_dir = ml_collections.config_dict.placeholder(str)
   config.dataset.test_size = 1000
+  config.dataset.image_size = ml_collections.config_dict.placeholder(int)  # MedMNIST 28/64/128/224
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'mlp'

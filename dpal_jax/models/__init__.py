@@ -11,9 +11,31 @@ MODELS = {
     'mlp': 'dpal_jax.models.mlp:MLP',
     'cnn': 'dpal_jax.models.cnn:SmallCNN',
     'resnet9_gn': 'dpal_jax.models.resnet9:ResNet9',
+    'nfnet_f0': 'dpal_jax.models.nfnet:nfnet_f0',
+    'nfnet_f1': 'dpal_jax.models.nfnet:nfnet_f1',
+    'nfnet_f2': 'dpal_jax.models.nfnet:nfnet_f2',
+    'nfnet_f3': 'dpal_jax.models.nfnet:nfnet_f3',
+    'text_transformer': 'dpal_jax.models.text:TextTransformer',
 }
 
 
 def get(name: str, *, num_classes: int, **kwargs):
   """Builds the model registered under `name` (config field `model.name`)."""
   return registry.resolve(MODELS, name, 'model.name')(num_classes=num_classes, **kwargs)
+
+# Models that can start from a pretrained file (`model.checkpoint`): name -> loader(path, num_classes, key)
+# returning a params tree the model accepts.
+PRETRAINED = {
+    'nfnet_f0': 'dpal_jax.models.nfnet:pretrained_f0',
+    'nfnet_f1': 'dpal_jax.models.nfnet:pretrained_f1',
+    'nfnet_f2': 'dpal_jax.models.nfnet:pretrained_f2',
+    'nfnet_f3': 'dpal_jax.models.nfnet:pretrained_f3',
+}
+
+
+def pretrained_params(model_config, num_classes: int, key):
+  """The params in `model_config.checkpoint`, or None when the config names no checkpoint."""
+  if not model_config.get('checkpoint'):
+    return None
+  loader = registry.resolve(PRETRAINED, model_config.name, 'model.name (with model.checkpoint set)')
+  return loader(model_config.checkpoint, num_classes=num_classes, key=key)

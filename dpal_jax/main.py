@@ -1,0 +1,47 @@
+"""Runs a DP active-learning experiment.
+
+  python -m dpal_jax.main --config=configs/default.py [--config.<field>=<value> …] [--workdir=DIR]
+
+Re-running the same command with the same --workdir resumes from the last checkpoint.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from dpal_jax import errors
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Run folder (default: runs/<config file name>).')
+
+# Errors a user can fix from the message alone: one line on stderr, no traceback.
+USER_ERRORS = (errors.ConfigError, errors.DataError, errors.CheckpointError,
+               errors.BudgetExceededError, FloatingPointError)
+
+
+def default_workdir(config_path: str) -> str:
+  return os.path.join('runs', os.path.splitext(os.path.basename(config_path))[0])
+
+
+def main(argv):
+  del argv
+  from dpal_jax import experiment  # pylint: disable=g-import-not-at-top  (after flags: faster --help)
+  logging.set_verbosity(logging.INFO)
+  workdir = _WORKDIR.value or default_workdir(flags.FLAGS['config'].config_filename)
+  try:
+    summary = experiment.run(_CONFIG.value, workdir)
+  except USER_ERRORS as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2 if isinstance(e, errors.ConfigError) else 1)
+  print(f"final test {summary['metric']}: {summary['final_test_metric']:.4f}; "
+        f"ε per cohort: {', '.join(f'{e:.3f}' for e in summary['epsilon_per_cohort'])} "
+        f"(target {summary['target_epsilon']}, δ={summary['delta']}); results in {workdir}")
+
+
+if __name__ == '__main__':
+  flags.mark_flag_as_required('config')
+  app.run(main)
