@@ -10,6 +10,7 @@ OPTIMIZERS = {
     'adam': 'optax:adam',
     'nadam': 'optax:nadam',
     'adamw': 'optax:adamw',
+    'sgd_agc': 'dpal_jax.optim.agc:sgd_agc',
 }
 
 
