@@ -32,7 +32,7 @@ class Strategy:
   score: probabilities [N, K] (BALD: [M, N, K]) → scores [N], larger = select (`al.uncertainty`).
   mc_dropout: the score takes M dropout passes (BALD).
   multilabel: the score is defined for multi-label predictions.
-  select: picks k indices by itself, with the keyword arguments of `query` (random, BADGE, core-set).
+  pick: chooses k indices by itself, with the keyword arguments of `query` (random, BADGE, core-set).
   """
   name: str
   clamp: float | None
@@ -40,7 +40,7 @@ class Strategy:
   score: Callable | None = None
   mc_dropout: bool = False
   multilabel: bool = True
-  select: Callable | None = None
+  pick: Callable | None = None
 
 
 def _random(*, x_unlabeled, k, rng, **_) -> np.ndarray:
@@ -49,13 +49,13 @@ def _random(*, x_unlabeled, k, rng, **_) -> np.ndarray:
 
 
 STRATEGIES = {s.name: s for s in (
-    Strategy('random', clamp=None, private=True, select=_random),
+    Strategy('random', clamp=None, private=True, pick=_random),
     Strategy('entropy', clamp=0.8, private=True, score=uncertainty.entropy),
     Strategy('confidence', clamp=1.0, private=True, score=uncertainty.least_confidence),
     Strategy('margin', clamp=1.0, private=True, score=uncertainty.margin, multilabel=False),
     Strategy('bald', clamp=1.0, private=True, score=uncertainty.bald, mc_dropout=True),
-    Strategy('badge', clamp=None, private=False, select=diversity.badge),
-    Strategy('coreset', clamp=None, private=False, select=diversity.coreset),
+    Strategy('badge', clamp=None, private=False, pick=diversity.badge),
+    Strategy('coreset', clamp=None, private=False, pick=diversity.coreset),
 )}
 
 
@@ -88,8 +88,8 @@ def query(strategy: Strategy, *, model, params, x_unlabeled: np.ndarray, x_label
   if task == 'multilabel' and not strategy.multilabel:
     raise ConfigError(f'al.strategy {strategy.name!r} needs single-label data, but the dataset is '
                       'multi-label; choose entropy, confidence or bald')
-  if strategy.select is not None:
-    return np.asarray(strategy.select(model=model, params=params, x_unlabeled=x_unlabeled,
+  if strategy.pick is not None:
+    return np.asarray(strategy.pick(model=model, params=params, x_unlabeled=x_unlabeled,
                                       x_labeled=x_labeled, k=k, task=task, rng=rng, key=key,
                                       batch_size=batch_size), np.int64)
   scores = pool_scores(strategy, model=model, params=params, x=x_unlabeled, task=task, key=key,

@@ -1,20 +1,11 @@
 """Top-k mechanisms: exactness at huge ε, uniformity at tiny ε, noise scales as the ledger accounts them."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 from dpal_jax.al import select
 from dpal_jax.errors import ConfigError
-
-
-@dataclasses.dataclass(frozen=True)
-class Query:  # stand-in for dpal_jax.privacy.plan.Query (duck-typed)
-  mechanism: str
-  epsilon: float | None = None
-  noise_multiplier: float | None = None
-  sample_rate: float | None = None
+from tests.al.plan_stand_in import Query
 
 
 def _sample_variance_within_3_se(noise, expected_var):
@@ -105,3 +96,21 @@ def test_invalid_parameters_are_refused():
     select.gaussian_top_k(np.ones(3), 1, clamp=1.0, noise_multiplier=1.0, rng=rng, sample_rate=1.5)
   with pytest.raises(ValueError, match='clamp'):
     select.laplace_top_k(np.ones(3), 1, clamp=0.0, epsilon=1.0, rng=rng)
+
+
+def test_noise_matches_the_accounted_events():
+  """The ledger accounts a plan query through privacy.query_events; the noise here must be that event's."""
+  query_events = pytest.importorskip('dpal_jax.privacy.query_events')
+  plan = pytest.importorskip('dpal_jax.privacy.plan')
+  clamp, n = 0.8, 200_000
+  laplace = plan.Query(0, 'laplace', epsilon=0.25)
+  event = query_events.query_event(laplace)
+  noise = select.laplace_release(np.zeros(n), clamp=clamp, epsilon=laplace.epsilon,
+                                 rng=np.random.default_rng(8))
+  _sample_variance_within_3_se(noise, 2 * (event.noise_multiplier * clamp)**2)  # Laplace(b): variance 2b²
+  gaussian = plan.Query(0, 'gaussian', noise_multiplier=1.7, sample_rate=0.2)
+  event = query_events.query_event(gaussian)
+  assert event.sampling_probability == gaussian.sample_rate
+  noise = select.gaussian_release(np.zeros(n), clamp=clamp, noise_multiplier=gaussian.noise_multiplier,
+                                  sample_rate=gaussian.sample_rate, rng=np.random.default_rng(9))
+  _sample_variance_within_3_se(noise, (event.event.noise_multiplier * clamp)**2)

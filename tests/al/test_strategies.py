@@ -1,7 +1,5 @@
 """The strategy registry and the `query` entry point, end to end through a tiny model."""
 
-import dataclasses
-
 import jax
 import numpy as np
 import pytest
@@ -10,15 +8,7 @@ from dpal_jax.al import strategies
 from dpal_jax.al import uncertainty
 from dpal_jax.errors import ConfigError
 from dpal_jax.models import inference
-
-
-@dataclasses.dataclass(frozen=True)
-class Query:  # stand-in for dpal_jax.privacy.plan.Query (duck-typed)
-  mechanism: str
-  epsilon: float | None = None
-  noise_multiplier: float | None = None
-  sample_rate: float | None = None
-
+from tests.al.plan_stand_in import Query
 
 LAPLACE = Query('laplace', epsilon=0.5)
 GAUSSIAN = Query('gaussian', noise_multiplier=2.0, sample_rate=0.5)
@@ -37,7 +27,7 @@ def test_registry():
   assert not strategies.get('badge').private and not strategies.get('coreset').private
   for name, strategy in strategies.STRATEGIES.items():
     assert strategy.name == name
-    assert (strategy.score is None) != (strategy.select is None)
+    assert (strategy.score is None) != (strategy.pick is None)
     assert strategy.clamp is None or strategy.score is not None
   with pytest.raises(ConfigError, match="al.strategy 'nope' is unknown.*entropy"):
     strategies.get('nope')
