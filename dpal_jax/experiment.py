@@ -78,10 +78,12 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     logging.info('Resumed %s at stage %d.', workdir, stage)
 
   def save(new_stage):
+    # ledger.json first: between the two writes it may show a spend whose release is not yet
+    # checkpointed (a resume redoes it), never the reverse.
+    workdir_lib.write_text(os.path.join(workdir, 'ledger.json'), ledger.to_json())
     checkpointer.save(new_stage, state, {
         'pool': pool.to_json(), 'ledger': ledger.to_json(), 'randomness': randomness.to_json(),
         'history': history, 'wall': wall + time.time() - started})
-    workdir_lib.write_text(os.path.join(workdir, 'ledger.json'), ledger.to_json())
 
   for phase in range(len(plan.phases)):
     if phase > 0 and stage < 2 * phase:
