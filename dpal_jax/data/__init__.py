@@ -12,6 +12,8 @@ DATASETS = {
     'fashion_mnist': 'dpal_jax.data.tfds_source:load_fashion_mnist',
     'bloodmnist': 'dpal_jax.data.medmnist:load_bloodmnist',
     'octmnist': 'dpal_jax.data.medmnist:load_octmnist',
+    'chexpert': 'dpal_jax.data.chexpert:load',
+    'snli': 'dpal_jax.data.snli:load',
 }
 
 

@@ -30,6 +30,7 @@ PRETRAINED = {
     'nfnet_f1': 'dpal_jax.models.nfnet:pretrained_f1',
     'nfnet_f2': 'dpal_jax.models.nfnet:pretrained_f2',
     'nfnet_f3': 'dpal_jax.models.nfnet:pretrained_f3',
+    'text_transformer': 'dpal_jax.models.text:pretrained',
 }
 
 
