@@ -5,6 +5,7 @@
 Re-running the same command with the same --workdir resumes from the last checkpoint.
 """
 
+import logging as py_logging
 import os
 import sys
 
@@ -27,10 +28,16 @@ def default_workdir(config_path: str) -> str:
   return os.path.join('runs', os.path.splitext(os.path.basename(config_path))[0])
 
 
+def _quiet_library_logs(record) -> bool:
+  """Keeps the run's own INFO lines; drops the per-save chatter of orbax."""
+  return record.levelno >= py_logging.WARNING or '/orbax/' not in record.pathname
+
+
 def main(argv):
   del argv
   from dpal_jax import experiment  # pylint: disable=g-import-not-at-top  (after flags: faster --help)
   logging.set_verbosity(logging.INFO)
+  py_logging.getLogger('absl').addFilter(_quiet_library_logs)
   workdir = _WORKDIR.value or default_workdir(flags.FLAGS['config'].config_filename)
   try:
     summary = experiment.run(_CONFIG.value, workdir)
