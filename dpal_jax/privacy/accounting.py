@@ -169,12 +169,41 @@ def epsilon_from_rdp(rdp_vector: np.ndarray, delta: float) -> float:
   return max(0.0, float(eps[np.argmin(eps)]))
 
 
+@functools.lru_cache(maxsize=4096)
+def _event_pld(event: dp_accounting.DpEvent, count: int, discretization: float):
+  accountant = pld.PLDAccountant(value_discretization_interval=discretization)
+  accountant.compose(event, count)
+  return accountant._pld  # pylint: disable=protected-access
+
+
+class CachedPldAccountant(pld.PLDAccountant):
+  """dp-accounting's PLDAccountant, building each (event, count) PLD once and only composing it."""
+
+  def __init__(self, value_discretization_interval: float = PLD_DISCRETIZATION):
+    super().__init__(value_discretization_interval=value_discretization_interval)
+
+  def _maybe_compose(self, event, count, do_compose):
+    if do_compose and isinstance(event, (dp_accounting.PoissonSampledDpEvent,
+                                         dp_accounting.GaussianDpEvent,
+                                         dp_accounting.LaplaceDpEvent)):
+      if self._maybe_compose(event, count, False) is None and not _is_non_private(event):
+        self._pld = self._pld.compose(
+            _event_pld(event, count, self._value_discretization_interval))
+        return None
+    return super()._maybe_compose(event, count, do_compose)
+
+
+def _is_non_private(event) -> bool:
+  inner = event.event if isinstance(event, dp_accounting.PoissonSampledDpEvent) else event
+  return getattr(inner, 'noise_multiplier', 1.0) == 0
+
+
 def accountant_factory(name: str, pld_discretization: float = PLD_DISCRETIZATION):
   """A no-argument factory of fresh accountants (what `calibrate_dp_mechanism` wants)."""
   check_accountant(name)
   if name == 'rdp':
     return CachedRdpAccountant
-  return functools.partial(pld.PLDAccountant, value_discretization_interval=pld_discretization)
+  return functools.partial(CachedPldAccountant, value_discretization_interval=pld_discretization)
 
 
 def dpsgd_event(sample_rate: float, noise_multiplier: float, steps: int) -> dp_accounting.DpEvent:

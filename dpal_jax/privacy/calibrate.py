@@ -35,8 +35,12 @@ def noise_multiplier(target_epsilon: float, delta: float, phases: Sequence[tuple
     raise ConfigError(
         f'privacy.epsilon ({target_epsilon}) is too small for this schedule: even a noise multiplier of '
         f'{MAX_NOISE_MULTIPLIER:g} spends more; raise the budget or train fewer steps (train.epochs)')
-  return _calibrate(events, target_epsilon, delta, accountant,
-                    dp_accounting.LowerEndpointAndGuess(0.1, 1.0), tol=tol,
+  bracket = dp_accounting.LowerEndpointAndGuess(0.1, 1.0)
+  if accountant != 'rdp':   # costly accountant: start from the RDP answer, which is close
+    guess = noise_multiplier(target_epsilon, delta, phases, history, 'rdp', tol=tol)
+    gap = lambda sigma: eps_at(sigma) - target_epsilon
+    bracket = _bracket_around(lambda sigma: -gap(sigma), guess, 0.0, MAX_NOISE_MULTIPLIER)
+  return _calibrate(events, target_epsilon, delta, accountant, bracket, tol=tol,
                     pld_discretization=pld_discretization)
 
 
@@ -66,7 +70,7 @@ def sample_rate(target_epsilon: float, delta: float, noise_multiplier: float, st
 def _bracket_around(gap, guess: float, lower: float, upper: float, factor: float = 1.02):
   """A sign-changing interval of the increasing `gap` near `guess`, widening geometrically.
 
-  The caller has checked gap(lower) < 0 < gap(upper), so the widening always stops.
+  The caller has checked gap(lower) ≤ 0 ≤ gap(upper), so the widening always stops.
   """
   low, high = max(lower, guess / factor), min(upper, guess * factor)
   gap_low, gap_high = gap(low), gap(high)
