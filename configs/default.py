@@ -24,7 +24,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.train = ml_collections.ConfigDict()
   config.train.optimizer = 'adam'
-  config.train.learning_rate = 1e-3
+  config.train.learning_rate = 2e-3
   config.train.epochs = 10            # int, or a tuple with one entry per phase
   config.train.batch_size = 256       # expected (logical) batch size B
   config.train.physical_batch_size = 256
@@ -43,9 +43,9 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.al = ml_collections.ConfigDict()
   config.al.strategy = 'entropy'
-  config.al.initial_size = 1000
+  config.al.initial_size = 1500
   config.al.query_sizes = (500, 500, 500)
-  config.al.labeling_budget = 2500
+  config.al.labeling_budget = 3000
   config.al.query_batch_size = 1024
   config.al.mc_samples = 20           # BALD
   config.al.mc_dropout = 0.3          # BALD
