@@ -59,7 +59,7 @@ def _binomial_table(orders: np.ndarray, terms: int):
 _INT_TABLES = [(orders, *_binomial_table(orders, int(orders.max()) + 1))    # small orders share a
                for orders in np.split(_INT_ORDERS, np.flatnonzero(_INT_ORDERS > 64)[:1])] # table, big ones not
 _FRAC_I, _FRAC_COEF = _binomial_table(_FRAC_ORDERS, _FRAC_TERMS)
-_FRAC_FIRST = 96            # terms tried first; orders whose series has not stopped get all of them
+_FRAC_STAGES = (96, 320, _FRAC_TERMS)   # terms tried in turn by the orders whose series has not stopped
 # The fractional orders are multiples of 0.1, so α - i lies on a grid of tenths: the erfc factor of
 # the second half-series is computed once per grid point instead of once per (α, i).
 _J_TENTHS = np.rint((_FRAC_ORDERS[:, None] - _FRAC_I) * 10).astype(np.int64)
@@ -98,18 +98,36 @@ def _log_a_frac_rows(q: float, sigma: float, rows: np.ndarray, terms: int):
   return np.where(stopped, total[np.arange(len(rows)), first], np.inf), stopped
 
 
-def _log_a_frac(q: float, sigma: float) -> np.ndarray:
-  """log A_α for the fractional orders (dp-accounting's series and stopping rule; inf if it diverges)."""
-  rows = np.arange(len(_FRAC_ORDERS))
-  out, stopped = _log_a_frac_rows(q, sigma, rows, _FRAC_FIRST)
-  if not stopped.all():
-    out[~stopped], _ = _log_a_frac_rows(q, sigma, rows[~stopped], _FRAC_TERMS)
+def _log_a_frac(q: float, sigma: float, min_order: float) -> np.ndarray:
+  """log A_α for the fractional orders ≥ min_order (dp-accounting's series and stopping rule; inf
+  where it diverges or the order is below min_order)."""
+  out = np.full(len(_FRAC_ORDERS), np.inf)
+  rows = np.flatnonzero(_FRAC_ORDERS >= min_order)
+  for terms in _FRAC_STAGES:
+    if not len(rows):
+      break
+    values, stopped = _log_a_frac_rows(q, sigma, rows, terms)
+    out[rows[stopped]] = values[stopped]
+    rows = rows[~stopped]
   return out
 
 
+def min_useful_order(target_epsilon: float, delta: float) -> float:
+  """The smallest order that can give ε ≤ target: below it ε_α ≥ log(1-1/α) - log(δα)/(α-1) > target
+  whatever the RDP (≥ 0). Calibrating against `target` may leave those orders out: ε is then exact
+  wherever it is ≤ target and still above the target wherever the full ε is (the same root)."""
+  with np.errstate(divide='ignore'):
+    floor = np.log1p(-1 / ORDERS) - np.log(delta * ORDERS) / (ORDERS - 1)
+  useful = ORDERS[floor <= target_epsilon]
+  return float(useful.min()) if len(useful) else float(ORDERS.max())
+
+
 @functools.lru_cache(maxsize=65536)
-def poisson_gaussian_rdp(q: float, sigma: float) -> np.ndarray:
-  """RDP at `ORDERS` of one step of the Poisson-subsampled Gaussian (rate q, noise multiplier σ)."""
+def poisson_gaussian_rdp(q: float, sigma: float, min_order: float = 1.0) -> np.ndarray:
+  """RDP at `ORDERS` of one step of the Poisson-subsampled Gaussian (rate q, noise multiplier σ).
+
+  Orders below `min_order` are left out (inf), for calibration only (see `min_useful_order`).
+  """
   if not 0 <= q <= 1:
     raise ValueError(f'sampling rate must be in [0, 1], got {q}')
   if q == 0:
@@ -122,7 +140,7 @@ def poisson_gaussian_rdp(q: float, sigma: float) -> np.ndarray:
     out = np.empty_like(ORDERS)
     integer = ORDERS == np.floor(ORDERS)
     out[integer] = _log_a_int(q, sigma) / (_INT_ORDERS - 1)
-    out[~integer] = _log_a_frac(q, sigma) / (_FRAC_ORDERS - 1)
+    out[~integer] = _log_a_frac(q, sigma, min_order) / (_FRAC_ORDERS - 1)
   out.setflags(write=False)
   return out
 
@@ -138,15 +156,16 @@ def _other_event_rdp(event: dp_accounting.DpEvent) -> np.ndarray:
 class CachedRdpAccountant(rdp.RdpAccountant):
   """dp-accounting's RdpAccountant at `ORDERS`, taking one-step RDP vectors from the caches."""
 
-  def __init__(self):
+  def __init__(self, min_order: float = 1.0):
     quiet_dp_accounting()
     super().__init__(list(ORDERS))
+    self._min_order = min_order
 
   def _maybe_compose(self, event, count, do_compose):
     if do_compose and isinstance(event, dp_accounting.PoissonSampledDpEvent) and isinstance(
         event.event, dp_accounting.GaussianDpEvent):
       self._rdp = self._rdp + count * poisson_gaussian_rdp(
-          float(event.sampling_probability), float(event.event.noise_multiplier))
+          float(event.sampling_probability), float(event.event.noise_multiplier), self._min_order)
       return None
     if do_compose and isinstance(event, (dp_accounting.GaussianDpEvent, dp_accounting.LaplaceDpEvent)):
       self._rdp = self._rdp + count * _other_event_rdp(event)
@@ -198,11 +217,12 @@ def _is_non_private(event) -> bool:
   return getattr(inner, 'noise_multiplier', 1.0) == 0
 
 
-def accountant_factory(name: str, pld_discretization: float = PLD_DISCRETIZATION):
+def accountant_factory(name: str, pld_discretization: float = PLD_DISCRETIZATION,
+                       min_order: float = 1.0):
   """A no-argument factory of fresh accountants (what `calibrate_dp_mechanism` wants)."""
   check_accountant(name)
   if name == 'rdp':
-    return CachedRdpAccountant
+    return functools.partial(CachedRdpAccountant, min_order)
   return functools.partial(CachedPldAccountant, value_discretization_interval=pld_discretization)
 
 
@@ -218,11 +238,11 @@ def dpsgd_event(sample_rate: float, noise_multiplier: float, steps: int) -> dp_a
 
 
 def epsilon(events: Sequence[dp_accounting.DpEvent], delta: float, accountant: str = 'rdp',
-            pld_discretization: float = PLD_DISCRETIZATION) -> float:
+            pld_discretization: float = PLD_DISCRETIZATION, min_order: float = 1.0) -> float:
   """ε at δ of the composition of `events` in a fresh accountant of kind `accountant`."""
   events = [e for e in events if not isinstance(e, dp_accounting.NoOpDpEvent)]
   if not events:
     return 0.0
-  fresh = accountant_factory(accountant, pld_discretization)()
+  fresh = accountant_factory(accountant, pld_discretization, min_order)()
   fresh.compose(dp_accounting.ComposedDpEvent(events))
   return float(fresh.get_epsilon(delta))

@@ -18,7 +18,8 @@ MAX_NOISE_MULTIPLIER = 1e4
 def _calibrate(make_events, target_epsilon, delta, accountant, bracket, discrete=False, tol=None,
                pld_discretization=accounting.PLD_DISCRETIZATION):
   return dp_accounting.calibrate_dp_mechanism(
-      accounting.accountant_factory(accountant, pld_discretization),
+      accounting.accountant_factory(accountant, pld_discretization,
+                                    accounting.min_useful_order(target_epsilon, delta)),
       lambda x: dp_accounting.ComposedDpEvent(list(make_events(x))),
       target_epsilon, delta, bracket_interval=bracket, discrete=discrete, tol=tol)
 
@@ -30,7 +31,8 @@ def noise_multiplier(target_epsilon: float, delta: float, phases: Sequence[tuple
   def events(sigma):
     return [*history, *(accounting.dpsgd_event(q, sigma, steps) for q, steps in phases)]
 
-  eps_at = lambda sigma: accounting.epsilon(events(sigma), delta, accountant, pld_discretization)
+  eps_at = lambda sigma: accounting.epsilon(events(sigma), delta, accountant, pld_discretization,
+                                              accounting.min_useful_order(target_epsilon, delta))
   if eps_at(MAX_NOISE_MULTIPLIER) > target_epsilon:
     raise ConfigError(
         f'privacy.epsilon ({target_epsilon}) is too small for this schedule: even a noise multiplier of '
@@ -55,7 +57,8 @@ def sample_rate(target_epsilon: float, delta: float, noise_multiplier: float, st
   def events(q):
     return [*history, accounting.dpsgd_event(q, noise_multiplier, steps)]
 
-  gap = lambda q: accounting.epsilon(events(q), delta, accountant, pld_discretization) - target_epsilon
+  gap = lambda q: accounting.epsilon(events(q), delta, accountant, pld_discretization,
+                                     accounting.min_useful_order(target_epsilon, delta)) - target_epsilon
   if gap(1.0) <= 0:
     return 1.0
   if gap(0.0) >= 0:
@@ -67,7 +70,7 @@ def sample_rate(target_epsilon: float, delta: float, noise_multiplier: float, st
                     pld_discretization=pld_discretization)
 
 
-def _bracket_around(gap, guess: float, lower: float, upper: float, factor: float = 1.02):
+def _bracket_around(gap, guess: float, lower: float, upper: float, factor: float = 1.01):
   """A sign-changing interval of the increasing `gap` near `guess`, widening geometrically.
 
   The caller has checked gap(lower) ≤ 0 ≤ gap(upper), so the widening always stops.
@@ -92,7 +95,8 @@ def steps(target_epsilon: float, delta: float, sample_rate: float, noise_multipl
   def events(count):
     return [*history, accounting.dpsgd_event(sample_rate, noise_multiplier, int(count))]
 
-  eps_at = lambda count: accounting.epsilon(events(count), delta, accountant, pld_discretization)
+  eps_at = lambda count: accounting.epsilon(events(count), delta, accountant, pld_discretization,
+                                              accounting.min_useful_order(target_epsilon, delta))
   if eps_at(1) > target_epsilon:
     return 0
   return int(_calibrate(events, target_epsilon, delta, accountant,

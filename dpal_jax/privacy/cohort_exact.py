@@ -39,9 +39,9 @@ def naive_rates_and_steps(problem: Problem) -> tuple[list[float], list[int]]:
 class _PhaseSearch:
   """Per-cohort rates for phase k as a function of (steps, σ), warm-started from the last call."""
 
-  def __init__(self, problem: Problem, histories: list, target: float):
+  def __init__(self, problem: Problem, histories: list, target: float, last=None):
     self.problem, self.histories, self.target = problem, histories, target
-    self.last = None
+    self.last = last   # (steps, σ, rates) of a similar search: its rates seed the brackets
 
   def rates(self, steps: int, sigma: float) -> tuple[list[float], float]:
     p = self.problem
@@ -50,6 +50,7 @@ class _PhaseSearch:
       last_steps, last_sigma, last_rates = self.last
       scale = (sigma / last_sigma) * (last_steps / steps) ** 0.5
       guesses = [q * scale for q in last_rates]
+      guesses += [guesses[-1]] * (len(self.histories) - len(guesses))   # a new cohort: like the last
     rates = [calibrate.sample_rate(self.target, p.delta, sigma, steps, history, p.accountant,
                                    guess=guess)
              for history, guess in zip(self.histories, guesses)]
@@ -82,8 +83,7 @@ class _PhaseSearch:
     high = sigma * batch / expected
     while gap(high) < 0:
       high *= batch / expected
-    return optimize.brentq(gap, sigma, high, xtol=1e-9 * sigma,
-                           rtol=1e-12) if gap(sigma) < 0 else sigma
+    return optimize.brentq(gap, sigma, high, xtol=1e-7 * sigma) if gap(sigma) < 0 else sigma
 
 
 def schedule(problem: Problem) -> tuple[Phase, ...]:
@@ -95,13 +95,14 @@ def schedule(problem: Problem) -> tuple[Phase, ...]:
   trajectory = [accounting.epsilon(naive_history[:k + 1], problem.delta, problem.accountant)
                 for k in range(problem.num_queries)] + [problem.target_epsilon]
   histories = [list(problem.query_events[:c]) for c in range(len(problem.cohort_sizes))]
-  phases = []
+  phases, last = [], None
   for k, target in enumerate(trajectory):
     search = _PhaseSearch(problem, histories[:k + 1], target)
     phase_steps, expected = search.smallest_steps(sigma, steps[k])
     phase_sigma = search.fill_batch(phase_steps, sigma, expected)
     phase_rates, _ = search.rates(phase_steps, phase_sigma)
     phases.append(Phase(k, phase_steps, phase_sigma, tuple(phase_rates)))
+    last = search.last
     for c, q in enumerate(phase_rates):
       histories[c].append(accounting.dpsgd_event(q, phase_sigma, phase_steps))
   return tuple(phases)

@@ -9,7 +9,10 @@ from dpal_jax.privacy.planner import make_plan
 
 
 def _config(**fields):
+  """The default config on a fixed pool: 1000 initial + 3 × 500 queried labels, B = 256, 10 epochs."""
   config = default.get_config()
+  config.al.initial_size, config.al.query_sizes, config.al.labeling_budget = 1000, (500, 500, 500), 2500
+  config.train.batch_size, config.train.epochs = 256, 10
   for dotted, value in fields.items():
     section, name = dotted.split('__')
     if isinstance(value, tuple) and name == 'epochs':   # default.py types it int; per-phase is a tuple
