@@ -2,7 +2,6 @@
 here with fresh dp-accounting accountants from the plan alone; expected batch B in every phase."""
 
 import importlib
-import math
 
 import dp_accounting
 import pytest
@@ -75,10 +74,10 @@ def test_default_config_variants_spend_exactly_the_target(override):
 
 
 @pytest.mark.slow
-def test_a_cohort_whose_queries_cost_more_than_the_trajectory_sits_out():
+def test_queries_taking_almost_all_the_budget_still_end_every_cohort_at_the_target():
   config = default.get_config()
   config.privacy.epsilon, config.privacy.epsilon_al = 3.0, 2.9
   config.train.epochs = 2
   plan = make_plan(config)
-  data = _check_exact(plan)
-  assert math.isfinite(max(recompute_epsilons(data)))
+  _check_exact(plan)
+  assert plan.phases[-1].sample_rates[-1] < 0.01   # the last cohort has almost nothing left to train

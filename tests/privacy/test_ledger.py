@@ -1,11 +1,16 @@
 import dp_accounting
+import hypothesis
 import pytest
 from dp_accounting import rdp
+from hypothesis import strategies as st
+
+from configs import default
 
 from dpal_jax.errors import BudgetExceededError
 from dpal_jax.privacy import accounting
 from dpal_jax.privacy.ledger import Ledger
 from dpal_jax.privacy.plan import Query
+from dpal_jax.privacy.planner import make_plan
 
 
 def _fresh_epsilon(events, delta=1e-5):
@@ -91,3 +96,32 @@ def test_pld_ledger_matches_a_fresh_pld_accountant():
   fresh = dp_accounting.pld.PLDAccountant(value_discretization_interval=accounting.PLD_DISCRETIZATION)
   fresh.compose(dp_accounting.LaplaceDpEvent(1.0))
   assert ledger.epsilon_per_cohort()[1] == pytest.approx(fresh.get_epsilon(1e-5))
+
+
+@hypothesis.settings(max_examples=15, deadline=None)
+@hypothesis.given(rates=st.lists(st.floats(0.01, 1.0), min_size=3, max_size=3),
+                  sigma=st.floats(0.5, 5.0), steps=st.integers(1, 300))
+def test_a_cohort_never_sampled_spends_nothing_on_training(rates, sigma, steps):
+  ledger = Ledger('rdp', 1e-5, 8.0, 3, allow_overspend=True)
+  for phase in range(3):
+    phase_rates = rates[:phase] + [0.0] if phase == 2 else rates[:phase + 1]
+    ledger.record_phase(phase, phase_rates, sigma, steps)
+  assert ledger.training_epsilon_per_cohort()[2] == 0.0
+  assert ledger.training_epsilon_per_cohort()[0] > 0.0
+
+
+def test_a_cohort_exact_plan_replays_within_budget_and_a_larger_rate_is_refused():
+  config = default.get_config()
+  config.al.initial_size, config.al.query_sizes, config.al.labeling_budget = 1000, (500, 500), 2000
+  plan = make_plan(config)
+  ledger = Ledger.from_plan(plan)
+  assert not ledger.allow_overspend
+  for phase in plan.phases[:-1]:
+    ledger.record_phase(phase.phase, phase.sample_rates, phase.noise_multiplier, phase.steps)
+    ledger.record_query(plan.queries[phase.phase])
+  last = plan.phases[-1]
+  greedy = [q * 1.01 for q in last.sample_rates]
+  with pytest.raises(BudgetExceededError):
+    ledger.check_phase(last.phase, greedy, last.noise_multiplier, last.steps)
+  ledger.record_phase(last.phase, last.sample_rates, last.noise_multiplier, last.steps)
+  assert ledger.epsilon_per_cohort() == pytest.approx(list(plan.epsilon_per_cohort))
