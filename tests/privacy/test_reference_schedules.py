@@ -122,3 +122,22 @@ def test_original_modes_report_true_epsilon_honestly(record, mode):
   # the Laplace queries is tighter than adding them).
   for composed, additive in zip(plan.epsilon_per_cohort, plan.epsilon_per_cohort_additive):
     assert composed <= additive + 1e-9
+
+
+# The random-sampling baselines (no queries): the original's initial σ for the naive plan.
+RANDOM_BASELINES = [  # labeled N, B, E, δ, σ
+    (25000, 4096, 100, 1e-5, 2.7417), (2500, 512, 90, 4e-4, 2.70996), (25000, 4096, 100, 4e-5, 2.60498),
+    (50000, 4096, 50, 2e-5, 1.48682)]
+
+
+@pytest.mark.parametrize('labeled, batch, epochs, delta, sigma', RANDOM_BASELINES)
+def test_random_baseline_noise_matches_original(labeled, batch, epochs, delta, sigma):
+  config = importlib.import_module('configs.cifar10_entropy').get_config()
+  config.al.strategy, config.al.initial_size, config.al.query_sizes = 'random', labeled, ()
+  config.al.labeling_budget, config.train.batch_size, config.train.epochs = labeled, batch, epochs
+  config.privacy.delta, config.privacy.mode = delta, 'naive'
+  plan = make_plan(config)
+  assert len(plan.phases) == 1 and plan.queries == ()
+  assert plan.phases[0].steps == labeled // batch * epochs
+  assert _close(plan.phases[0].noise_multiplier, sigma)
+  assert plan.epsilon_per_cohort[0] == pytest.approx(8.0, abs=1e-3)
