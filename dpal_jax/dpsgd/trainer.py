@@ -65,10 +65,14 @@ class Trainer:
     """Training-mode logits (dropout on, stream 'dropout' from `key`)."""
     return self.model.apply({'params': params}, x, train=True, rngs={'dropout': key})
 
-  def init(self, key: jax.Array, sample_x) -> TrainState:
-    """Fresh parameters and optimizer state; resolves grad_method 'auto' and checks 'ghost'."""
+  def init(self, key: jax.Array, sample_x, params=None) -> TrainState:
+    """Fresh optimizer state on fresh (or the given, e.g. pretrained) parameters.
+
+    Also resolves grad_method 'auto' and checks 'ghost'.
+    """
     x_one = jnp.asarray(sample_x[:1])
-    params = self.model.init(key, x_one)['params']
+    if params is None:
+      params = self.model.init(key, x_one)['params']
     dense_only = ghost_norm.is_dense_only(self.apply_train, params, x_one, key)
     if self.grad_method == 'ghost' and not dense_only:
       raise ConfigError("train.grad_method 'ghost' needs a model made only of Dense layers; "
@@ -85,15 +89,18 @@ class Trainer:
     return fn(self.apply_train, self.loss_fn, params, x, y, mask, keys, self.clip_norm)
 
   def _plain_sum(self, params, x, y, mask, keys):
-    """Σ_i ∇L_i over real rows from one batched forward (no per-example gradients, no clipping)."""
+    """Σ_i ∇L_i over real rows, no clipping: one backward pass through the summed loss. The forward
+    is vmapped over examples with their own dropout keys, as in the private path, so the result does
+    not depend on how the batch is chunked or sharded."""
     def total(p):
-      per_example = self.loss_fn(self.apply_train(p, x, keys[0]), y)
+      one = lambda x_i, y_i, key_i: self.loss_fn(self.apply_train(p, x_i[None], key_i), y_i[None])[0]
+      per_example = jax.vmap(one)(x, y, keys)
       return jnp.sum(jnp.where(mask, per_example, 0.0)), per_example
     (_, per_example), grads = jax.value_and_grad(total, has_aux=True)(params)
     return grads, per_example
 
   def _accumulate_fn(self, private: bool) -> Callable:
-    grad_sum = self._private_sum if private else self._plain_sum
+    grad_sum = sharding.data_parallel(self._private_sum if private else self._plain_sum, self.mesh)
 
     def accumulate(acc, params, x, y, mask, step_key, chunk_index):
       keys = jax.random.split(jax.random.fold_in(step_key, chunk_index + 1), x.shape[0])
@@ -143,6 +150,8 @@ class Trainer:
                    batch: sampler.PaddedBatch, *, key: jax.Array, noise_multiplier: float,
                    expected_batch_size: float, private: bool = True):
     """One logical batch, dispatched asynchronously: returns (state, loss sum, finite flag) on device."""
+    if private and noise_multiplier > 0 and math.isinf(self.clip_norm):
+      raise ConfigError('a noise multiplier > 0 needs a finite train.clip_norm (the noise is σ·C)')
     if self._accumulator is None:
       zeros = jax.tree.map(lambda p: np.zeros(p.shape, p.dtype), state.params)
       self._accumulator = sharding.replicate((zeros, np.zeros((), np.float32)), self.mesh)
@@ -156,8 +165,8 @@ class Trainer:
       step = self._compiled(f'{tag}_accumulate', self._accumulate_fn(private), (0,),
                             self._shardings('accumulate'), *args)
       acc = step(*args)
-    args = (state, acc, key, np.float32(noise_multiplier * self.clip_norm),
-            np.float32(expected_batch_size))
+    noise_std = noise_multiplier * self.clip_norm if noise_multiplier > 0 else 0.0
+    args = (state, acc, key, np.float32(noise_std), np.float32(expected_batch_size))
     update = self._compiled(f'{tag}_update', self._update_fn(private), (0, 1),
                             self._shardings('update'), *args)
     state, self._accumulator, loss_sum, finite = update(*args)
