@@ -1,0 +1,60 @@
+import json
+import os
+import subprocess
+import sys
+
+from dpal_jax import bench
+from configs.bench import mlp, resnet9_gn
+
+ROOT = os.path.dirname(os.path.dirname(__file__))
+TINY = '''
+from configs.bench import mlp
+def get_config():
+  config = mlp.get_config()
+  config.model.name = 'mlp'
+  config.train.batch_size = 16
+  config.train.physical_batch_size = 16
+  config.bench.input_shape = (3, 3, 1)
+  config.bench.pool_size = 64
+  config.bench.steps = 2
+  config.bench.warmup_steps = 1
+  config.bench.query_batch_size = 32
+  return config
+'''
+SCHEMA_FIELDS = {'schema', 'device', 'model', 'input_shape', 'batch_size', 'dp_examples_per_s',
+                 'nonprivate_examples_per_s', 'dp_over_nonprivate', 'compile_seconds',
+                 'query_examples_per_s', 'padding_fraction'}
+
+
+def test_bench_configs_are_the_design_benchmarks():
+  r9, m = resnet9_gn.get_config(), mlp.get_config()
+  assert (r9.model.name, tuple(r9.bench.input_shape), r9.bench.num_classes, r9.train.batch_size) == (
+      'resnet9_gn', (32, 32, 3), 10, 256)
+  assert (m.model.name, tuple(m.bench.input_shape), m.bench.num_classes, m.train.batch_size) == (
+      'mlp', (28, 28, 1), 10, 256)
+
+
+def test_json_output_follows_the_schema(tmp_path):
+  config_file = tmp_path / 'tiny.py'
+  config_file.write_text(TINY)
+  result = subprocess.run([sys.executable, '-m', 'dpal_jax.bench', f'--config={config_file}', '--json',
+                           '--config.bench.opacus_dp_examples_per_s=100'],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  out = json.loads(result.stdout)
+  assert SCHEMA_FIELDS <= set(out) and out['schema'] == bench.SCHEMA
+  assert out['model'] == 'mlp' and out['input_shape'] == [3, 3, 1] and out['batch_size'] == 16
+  assert out['dp_examples_per_s'] > 0 and out['nonprivate_examples_per_s'] > 0
+  assert abs(out['dp_over_nonprivate'] - out['dp_examples_per_s'] / out['nonprivate_examples_per_s']) < 1e-9
+  assert out['compile_seconds'] > 0 and 0 <= out['padding_fraction'] < 0.5
+  assert out['grad_method'] == 'ghost'
+  assert abs(out['dp_over_opacus_dp'] - out['dp_examples_per_s'] / 100) < 1e-9
+
+
+def test_an_invalid_bench_config_exits_2_with_one_line(tmp_path):
+  config_file = tmp_path / 'tiny.py'
+  config_file.write_text(TINY)
+  result = subprocess.run([sys.executable, '-m', 'dpal_jax.bench', f'--config={config_file}',
+                           '--config.bench.steps=0'], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+  assert result.returncode == 2 and 'bench.steps' in result.stderr
