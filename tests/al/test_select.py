@@ -5,7 +5,8 @@ import pytest
 
 from dpal_jax.al import select
 from dpal_jax.errors import ConfigError
-from tests.al.plan_stand_in import Query
+from dpal_jax.privacy import query_events
+from dpal_jax.privacy.plan import Query
 
 
 def _sample_variance_within_3_se(noise, expected_var):
@@ -79,11 +80,11 @@ def test_private_top_k_dispatches_on_the_query_mechanism():
   scores = np.linspace(0, 1, 20)
   rng = np.random.default_rng(6)
   top = list(range(19, 14, -1))
-  assert list(select.private_top_k(scores, 5, clamp=1.0, query=Query('laplace', epsilon=1e9), rng=rng)) == top
-  gaussian = Query('gaussian', noise_multiplier=1e-9)
+  assert list(select.private_top_k(scores, 5, clamp=1.0, query=Query(0, 'laplace', epsilon=1e9), rng=rng)) == top
+  gaussian = Query(0, 'gaussian', noise_multiplier=1e-9)
   assert list(select.private_top_k(scores, 5, clamp=1.0, query=gaussian, rng=rng)) == top
   with pytest.raises(ConfigError, match='privacy.query_mechanism'):
-    select.private_top_k(scores, 5, clamp=1.0, query=Query('exponential', epsilon=1.0), rng=rng)
+    select.private_top_k(scores, 5, clamp=1.0, query=Query(0, 'exponential', epsilon=1.0), rng=rng)
 
 
 def test_invalid_parameters_are_refused():
@@ -100,15 +101,13 @@ def test_invalid_parameters_are_refused():
 
 def test_noise_matches_the_accounted_events():
   """The ledger accounts a plan query through privacy.query_events; the noise here must be that event's."""
-  query_events = pytest.importorskip('dpal_jax.privacy.query_events')
-  plan = pytest.importorskip('dpal_jax.privacy.plan')
   clamp, n = 0.8, 200_000
-  laplace = plan.Query(0, 'laplace', epsilon=0.25)
+  laplace = Query(0, 'laplace', epsilon=0.25)
   event = query_events.query_event(laplace)
   noise = select.laplace_release(np.zeros(n), clamp=clamp, epsilon=laplace.epsilon,
                                  rng=np.random.default_rng(8))
   _sample_variance_within_3_se(noise, 2 * (event.noise_multiplier * clamp)**2)  # Laplace(b): variance 2b²
-  gaussian = plan.Query(0, 'gaussian', noise_multiplier=1.7, sample_rate=0.2)
+  gaussian = Query(0, 'gaussian', noise_multiplier=1.7, sample_rate=0.2)
   event = query_events.query_event(gaussian)
   assert event.sampling_probability == gaussian.sample_rate
   noise = select.gaussian_release(np.zeros(n), clamp=clamp, noise_multiplier=gaussian.noise_multiplier,

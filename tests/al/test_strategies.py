@@ -8,10 +8,10 @@ from dpal_jax.al import strategies
 from dpal_jax.al import uncertainty
 from dpal_jax.errors import ConfigError
 from dpal_jax.models import inference
-from tests.al.plan_stand_in import Query
+from dpal_jax.privacy.plan import Query
 
-LAPLACE = Query('laplace', epsilon=0.5)
-GAUSSIAN = Query('gaussian', noise_multiplier=2.0, sample_rate=0.5)
+LAPLACE = Query(0, 'laplace', epsilon=0.5)
+GAUSSIAN = Query(0, 'gaussian', noise_multiplier=2.0, sample_rate=0.5)
 
 
 def _query(name, model, params, pool, *, k=10, task='multiclass', query=None, seed=0, **kw):
@@ -74,7 +74,7 @@ def test_huge_epsilon_is_the_top_k_of_clamped_scores(tiny, pool):
   model, params = tiny
   scores = strategies.pool_scores(strategies.get('margin'), model=model, params=params, x=pool[0],
                                   task='multiclass', key=jax.random.key(0), batch_size=64)
-  chosen = _query('margin', model, params, pool, query=Query('laplace', epsilon=1e9))
+  chosen = _query('margin', model, params, pool, query=Query(0, 'laplace', epsilon=1e9))
   np.testing.assert_array_equal(chosen, np.argsort(-scores, kind='stable')[:10])
 
 
