@@ -14,6 +14,7 @@ values to 1e-10 relative (tests/privacy/test_accounting.py). `CachedRdpAccountan
 `RdpAccountant` that takes those vectors from the cache and hands every other event to dp-accounting.
 """
 
+import collections
 import functools
 import math
 from collections.abc import Sequence
@@ -195,20 +196,41 @@ def _event_pld(event: dp_accounting.DpEvent, count: int, discretization: float):
   return accountant._pld  # pylint: disable=protected-access
 
 
+_PLD_PREFIXES = collections.OrderedDict()   # (discretization, (event, count), …) -> composed PLD
+_PLD_PREFIX_LIMIT = 256
+
+
 class CachedPldAccountant(pld.PLDAccountant):
-  """dp-accounting's PLDAccountant, building each (event, count) PLD once and only composing it."""
+  """dp-accounting's PLDAccountant that builds each (event, count) PLD once and remembers composed
+  prefixes: calibration composes the same history with many candidate phases, so each probe costs
+  one new PLD and one composition."""
 
   def __init__(self, value_discretization_interval: float = PLD_DISCRETIZATION):
     super().__init__(value_discretization_interval=value_discretization_interval)
+    self._prefix = (value_discretization_interval,)
 
   def _maybe_compose(self, event, count, do_compose):
     if do_compose and isinstance(event, (dp_accounting.PoissonSampledDpEvent,
                                          dp_accounting.GaussianDpEvent,
                                          dp_accounting.LaplaceDpEvent)):
-      if self._maybe_compose(event, count, False) is None and not _is_non_private(event):
-        self._pld = self._pld.compose(
-            _event_pld(event, count, self._value_discretization_interval))
+      if (self._prefix is not None and self._maybe_compose(event, count, False) is None
+          and not _is_non_private(event)):
+        self._prefix += ((event, count),)
+        cached = _PLD_PREFIXES.get(self._prefix)
+        if cached is None:
+          cached = self._pld.compose(_event_pld(event, count, self._value_discretization_interval))
+          _PLD_PREFIXES[self._prefix] = cached
+          if len(_PLD_PREFIXES) > _PLD_PREFIX_LIMIT:
+            _PLD_PREFIXES.popitem(last=False)
+        else:
+          _PLD_PREFIXES.move_to_end(self._prefix)
+        self._pld = cached
         return None
+    if do_compose and not isinstance(event, (dp_accounting.ComposedDpEvent,
+                                             dp_accounting.SelfComposedDpEvent,
+                                             dp_accounting.NoOpDpEvent,
+                                             dp_accounting.NonPrivateDpEvent)):
+      self._prefix = None   # composed by dp-accounting itself: later prefixes are no longer shared
     return super()._maybe_compose(event, count, do_compose)
 
 

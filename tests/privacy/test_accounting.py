@@ -75,3 +75,13 @@ def test_epsilon_grows_with_rate(q, factor, sigma, steps):
 def test_epsilon_falls_with_noise(q, sigma, factor, steps):
   eps = lambda s: accounting.epsilon([accounting.dpsgd_event(q, s, steps)], 1e-5)
   assert eps(sigma * factor) <= eps(sigma)
+
+
+def test_pld_prefix_cache_never_mixes_histories():
+  laplace = dp_accounting.LaplaceDpEvent(2.0)
+  mixture = dp_accounting.MixtureOfGaussiansDpEvent(2.0, [0.0, 1.0], [0.5, 0.5])
+  first = accounting.epsilon([laplace], 1e-5, 'pld')
+  both = accounting.epsilon([mixture, laplace], 1e-5, 'pld')
+  fresh = pld.PLDAccountant(value_discretization_interval=accounting.PLD_DISCRETIZATION)
+  fresh.compose(mixture).compose(laplace)
+  assert both == pytest.approx(fresh.get_epsilon(1e-5)) and both > first
