@@ -79,7 +79,7 @@ def test_epsilon_falls_with_noise(q, sigma, factor, steps):
 
 def test_pld_prefix_cache_never_mixes_histories():
   laplace = dp_accounting.LaplaceDpEvent(2.0)
-  mixture = dp_accounting.MixtureOfGaussiansDpEvent(2.0, [0.0, 1.0], [0.5, 0.5])
+  mixture = dp_accounting.dp_event.MixtureOfGaussiansDpEvent(2.0, [0.0, 1.0], [0.5, 0.5])
   first = accounting.epsilon([laplace], 1e-5, 'pld')
   both = accounting.epsilon([mixture, laplace], 1e-5, 'pld')
   fresh = pld.PLDAccountant(value_discretization_interval=accounting.PLD_DISCRETIZATION)
