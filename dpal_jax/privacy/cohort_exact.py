@@ -8,9 +8,9 @@ subtracts the query cost linearly, so later cohorts end slightly above ε. Here:
 2. Phase k: every labeled cohort c ≤ k gets its own rate q_c(S, σ), the largest rate with
    ε(history_c + S steps at (q_c, σ)) = τ_k, where history_c holds the cohort's earlier phases and
    the c queries it was exposed to while unlabeled (same accountant). E[B](S) = Σ_c q_c·|c| falls
-   with S; S_k is the smallest step count with E[B] ≤ B (later phases get more steps than the naive
-   plan: newly labeled cohorts have unspent budget), then σ_k ≥ σ is raised just enough that
-   E[B] = B: more noise per step lets every cohort be sampled a little more at the same ε.
+   with S; S_k is the largest step count with E[B] ≥ B (later phases get more steps than the naive
+   plan: newly labeled cohorts have unspent budget), then σ_k is lowered just enough that E[B] = B
+   (less noise per step leaves every cohort a slightly lower rate at the same ε).
 So every cohort, the initial one included, ends the last phase at τ_T = ε with its queries counted,
 every phase has expected batch B, and no cohort ever exceeds its trajectory. A cohort whose queries
 alone already cost more than τ_k sits out phase k (rate 0); one that cannot spend τ_k even at rate 1
@@ -39,51 +39,58 @@ def naive_rates_and_steps(problem: Problem) -> tuple[list[float], list[int]]:
 class _PhaseSearch:
   """Per-cohort rates for phase k as a function of (steps, σ), warm-started from the last call."""
 
-  def __init__(self, problem: Problem, histories: list, target: float, last=None):
+  def __init__(self, problem: Problem, histories: list, target: float):
     self.problem, self.histories, self.target = problem, histories, target
-    self.last = last   # (steps, σ, rates) of a similar search: its rates seed the brackets
+    self.last = None   # (steps, σ, rates) of the last call: its rates seed the next brackets
 
   def rates(self, steps: int, sigma: float) -> tuple[list[float], float]:
     p = self.problem
     guesses = [None] * len(self.histories)
-    if self.last is not None:
+    if self.last is not None:   # ε ≈ c·q·√S/σ: scale the last rates to the new (S, σ)
       last_steps, last_sigma, last_rates = self.last
       scale = (sigma / last_sigma) * (last_steps / steps) ** 0.5
       guesses = [q * scale for q in last_rates]
-      guesses += [guesses[-1]] * (len(self.histories) - len(guesses))   # a new cohort: like the last
     rates = [calibrate.sample_rate(self.target, p.delta, sigma, steps, history, p.accountant,
                                    guess=guess)
              for history, guess in zip(self.histories, guesses)]
     self.last = (steps, sigma, rates)
     return rates, sum(q * n for q, n in zip(rates, p.cohort_sizes))
 
-  def smallest_steps(self, sigma: float, start: int) -> tuple[int, float]:
-    """The smallest S with E[B](S) ≤ B (E[B] ∝ 1/√S guides the probes), and E[B] there."""
+  def largest_steps(self, sigma: float, start: int) -> tuple[int, float]:
+    """The largest S with E[B](S) ≥ B (or 1 if none), and E[B] there; E[B] ∝ 1/√S guides the probes.
+
+    Largest, not smallest: where rates are capped at 1, E[B] stays at B over a range of S.
+    """
     batch = self.problem.batch_size
-    low, high, high_batch, steps = 0, None, None, max(1, start)
-    while high is None or high - low > 1:
+    low, low_batch, high, steps = None, None, None, max(1, start)
+    while low is None or high is None or high - low > 1:
       _, expected = self.rates(steps, sigma)
-      if expected > batch:
-        low = steps
+      if expected >= batch - BATCH_TOLERANCE:
+        low, low_batch = steps, expected
       else:
-        high, high_batch = steps, expected
-      proposal = round(steps * (expected / batch) ** 2)
-      if high is None:
-        steps = max(proposal, low + 1)
-      else:
-        steps = min(max(proposal, low + 1), high - 1) if high - low > 1 else high
-    return high, high_batch
+        high = steps
+        if steps == 1:
+          return 1, expected
+      proposal = round(steps * (expected / batch) ** 2) if expected > 0 else 1
+      floor, ceiling = (low or 0) + 1, (high or math.inf) - 1
+      steps = int(min(max(proposal, floor), ceiling))
+      if low is None and high is not None and steps >= high:
+        steps = max(1, high // 2)
+    return low, low_batch
 
   def fill_batch(self, steps: int, sigma: float, expected: float) -> float:
-    """The σ' ≥ σ at which E[B](steps, σ') = B (E[B] grows with σ at a fixed ε)."""
+    """The σ' at which E[B](steps, σ') = B: at a fixed ε, E[B] grows with σ (to the labeled set)."""
     batch = self.problem.batch_size
-    if batch - expected <= BATCH_TOLERANCE:
+    if abs(expected - batch) <= BATCH_TOLERANCE:
       return sigma
     gap = lambda s: self.rates(steps, s)[1] - batch
-    high = sigma * batch / expected
+    factor = max(batch / expected, expected / batch) if expected > 0 else 2.0
+    low, high = (sigma, sigma * factor) if expected < batch else (sigma / factor, sigma)
     while gap(high) < 0:
-      high *= batch / expected
-    return optimize.brentq(gap, sigma, high, xtol=1e-7 * sigma) if gap(sigma) < 0 else sigma
+      low, high = high, high * factor
+    while gap(low) > 0:
+      low, high = low / factor, low
+    return optimize.brentq(gap, low, high, xtol=1e-7 * sigma)
 
 
 def schedule(problem: Problem) -> tuple[Phase, ...]:
@@ -95,14 +102,13 @@ def schedule(problem: Problem) -> tuple[Phase, ...]:
   trajectory = [accounting.epsilon(naive_history[:k + 1], problem.delta, problem.accountant)
                 for k in range(problem.num_queries)] + [problem.target_epsilon]
   histories = [list(problem.query_events[:c]) for c in range(len(problem.cohort_sizes))]
-  phases, last = [], None
+  phases = []
   for k, target in enumerate(trajectory):
     search = _PhaseSearch(problem, histories[:k + 1], target)
-    phase_steps, expected = search.smallest_steps(sigma, steps[k])
+    phase_steps, expected = search.largest_steps(sigma, steps[k])
     phase_sigma = search.fill_batch(phase_steps, sigma, expected)
     phase_rates, _ = search.rates(phase_steps, phase_sigma)
     phases.append(Phase(k, phase_steps, phase_sigma, tuple(phase_rates)))
-    last = search.last
     for c, q in enumerate(phase_rates):
       histories[c].append(accounting.dpsgd_event(q, phase_sigma, phase_steps))
   return tuple(phases)

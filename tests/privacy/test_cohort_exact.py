@@ -81,3 +81,12 @@ def test_queries_taking_almost_all_the_budget_still_end_every_cohort_at_the_targ
   plan = make_plan(config)
   _check_exact(plan)
   assert plan.phases[-1].sample_rates[-1] < 0.01   # the last cohort has almost nothing left to train
+
+
+def test_rates_capped_at_one_keep_the_steps_and_the_batch():
+  config = default.get_config()
+  config.train.batch_size = config.al.initial_size   # phase 0 samples everybody at every step
+  plan = make_plan(config)
+  _check_exact(plan)
+  assert plan.phases[0].sample_rates == (1.0,)
+  assert plan.phases[0].steps >= config.train.epochs
