@@ -15,6 +15,12 @@ from dpal_jax.privacy import accounting
 MAX_NOISE_MULTIPLIER = 1e4
 
 
+def _epsilon_of(target_epsilon, delta, accountant, pld_discretization):
+  """ε of a history as calibration sees it: exact wherever it is ≤ target (accounting.min_useful_order)."""
+  min_order = accounting.min_useful_order(target_epsilon, delta)
+  return lambda events: accounting.epsilon(events, delta, accountant, pld_discretization, min_order)
+
+
 def _calibrate(make_events, target_epsilon, delta, accountant, bracket, discrete=False, tol=None,
                pld_discretization=accounting.PLD_DISCRETIZATION):
   return dp_accounting.calibrate_dp_mechanism(
@@ -31,8 +37,8 @@ def noise_multiplier(target_epsilon: float, delta: float, phases: Sequence[tuple
   def events(sigma):
     return [*history, *(accounting.dpsgd_event(q, sigma, steps) for q, steps in phases)]
 
-  eps_at = lambda sigma: accounting.epsilon(events(sigma), delta, accountant, pld_discretization,
-                                              accounting.min_useful_order(target_epsilon, delta))
+  epsilon_of = _epsilon_of(target_epsilon, delta, accountant, pld_discretization)
+  eps_at = lambda sigma: epsilon_of(events(sigma))
   if eps_at(MAX_NOISE_MULTIPLIER) > target_epsilon:
     raise ConfigError(
         f'privacy.epsilon ({target_epsilon}) is too small for this schedule: even a noise multiplier of '
@@ -57,8 +63,8 @@ def sample_rate(target_epsilon: float, delta: float, noise_multiplier: float, st
   def events(q):
     return [*history, accounting.dpsgd_event(q, noise_multiplier, steps)]
 
-  gap = lambda q: accounting.epsilon(events(q), delta, accountant, pld_discretization,
-                                     accounting.min_useful_order(target_epsilon, delta)) - target_epsilon
+  epsilon_of = _epsilon_of(target_epsilon, delta, accountant, pld_discretization)
+  gap = lambda q: epsilon_of(events(q)) - target_epsilon
   if gap(1.0) <= 0:
     return 1.0
   if gap(0.0) >= 0:
@@ -95,8 +101,8 @@ def steps(target_epsilon: float, delta: float, sample_rate: float, noise_multipl
   def events(count):
     return [*history, accounting.dpsgd_event(sample_rate, noise_multiplier, int(count))]
 
-  eps_at = lambda count: accounting.epsilon(events(count), delta, accountant, pld_discretization,
-                                              accounting.min_useful_order(target_epsilon, delta))
+  epsilon_of = _epsilon_of(target_epsilon, delta, accountant, pld_discretization)
+  eps_at = lambda count: epsilon_of(events(count))
   if eps_at(1) > target_epsilon:
     return 0
   return int(_calibrate(events, target_epsilon, delta, accountant,
