@@ -35,13 +35,18 @@ GOAL_DP_OVER_NONPRIVATE = 0.5
 PADDING_DRAWS = 2000
 
 
+def _sampler(trainer, rates, config, rng) -> sampler.PoissonSampler:
+  """The sampler `Trainer.train_phase` would use at E[B] = train.batch_size."""
+  multiple = trainer.pad_multiple or sampler.choose_pad_multiple(
+      config.train.batch_size, trainer.physical_batch_size, trainer.num_devices)
+  return sampler.PoissonSampler(rates, physical_batch_size=trainer.physical_batch_size,
+                                pad_multiple=multiple, rng=rng)
+
+
 def _time_training(trainer, x, y, rates, config, private: bool, rng, key) -> dict:
   """Median examples/s over timed logical batches, compile seconds excluded."""
   state = trainer.init(key, x[:1])
-  multiple = trainer.pad_multiple or sampler.choose_pad_multiple(
-      config.train.batch_size, trainer.physical_batch_size, trainer.num_devices)
-  draw = sampler.PoissonSampler(rates, physical_batch_size=trainer.physical_batch_size,
-                                pad_multiple=multiple, rng=rng)
+  draw = _sampler(trainer, rates, config, rng)
   compiles, compile_seconds = trainer.compiles, trainer.compile_seconds
   rates_seen = []
   for step in range(config.bench.warmup_steps + config.bench.steps):
@@ -62,10 +67,8 @@ def _time_training(trainer, x, y, rates, config, private: bool, rng, key) -> dic
 
 
 def _padding_fraction(rates, config, trainer, rng) -> float:
-  multiple = trainer.pad_multiple or sampler.choose_pad_multiple(
-      config.train.batch_size, trainer.physical_batch_size, trainer.num_devices)
-  draw = sampler.PoissonSampler(rates, physical_batch_size=trainer.physical_batch_size,
-                                pad_multiple=multiple, rng=rng)
+  """Padded share of the rows over many sampled logical batches (host only, no training)."""
+  draw = _sampler(trainer, rates, config, rng)
   batches = [draw.draw() for _ in range(PADDING_DRAWS)]
   return 1 - sum(b.size for b in batches) / sum(b.padded_size for b in batches)
 
