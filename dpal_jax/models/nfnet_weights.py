@@ -105,7 +105,7 @@ def _check_layout(tree, path: str) -> None:
       raise CheckpointError(f'{path}: entry {module!r} is not an NFNet module path with params '
                             f'(expected keys like "NFNet/~/stem_conv0")')
     for name, value in params.items():
-      if name not in _PARAM_NAMES or not isinstance(value, np.ndarray):
+      if name not in _PARAM_NAMES or not isinstance(value, (np.ndarray, np.generic)):
         raise CheckpointError(f'{path}: {module}/{name} is not an NFNet parameter array')
 
 

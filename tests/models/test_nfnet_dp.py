@@ -1,4 +1,7 @@
-"""A DP fine-tune of a reduced-width NFNet through the DP-SGD engine (per-example clipping)."""
+"""A DP fine-tune of a reduced-width NFNet through the DP-SGD engine (per-example clipping).
+
+Slow: compiling per-example gradients of even a 4-block NFNet takes 1–4 minutes on a shared 2-core CPU.
+"""
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +17,12 @@ from third_party.nfnets import nfnet
 TINY = dict(width_multiplier=1 / 8, group_width=16, depths=(1, 1, 1, 1))
 
 
+def init(trainer, x):
+  """Engine state on jitted-init params (an eager Flax init of NFNet is slow on CPU)."""
+  params = jax.jit(trainer.model.init)(jax.random.key(0), x[:1])['params']
+  return trainer.init(jax.random.key(0), x, params=params)
+
+
 def data():
   rng = np.random.default_rng(0)
   x = rng.normal(size=(2, 32, 32, 3)).astype(np.float32)
@@ -21,13 +30,13 @@ def data():
   return x, y
 
 
-@pytest.mark.slow  # two compiles of per-example NFNet gradients: minutes on a 2-core CPU
+@pytest.mark.slow
 def test_one_noiseless_step_is_the_mean_of_clipped_per_example_gradients():
   x, y = data()
   model = nfnet.NFNet(num_classes=14, dropout=0.0, stochdepth_rate=0.0, **TINY)
   trainer = Trainer(model, optax.sgd(1.0), task='multilabel', clip_norm=1e-3,
-                    physical_batch_size=2)
-  state = trainer.init(jax.random.key(0), x)
+                    physical_batch_size=2, pad_multiple=2)
+  state = init(trainer, x)
   params = jax.tree.map(np.asarray, state.params)  # the engine donates the state's buffers
   state, stats = trainer.train_phase(
       state, x, y, sample_rates=np.ones(2), steps=1, noise_multiplier=0.0, expected_batch_size=2.0,
@@ -47,12 +56,13 @@ def test_one_noiseless_step_is_the_mean_of_clipped_per_example_gradients():
                state.params, want)
 
 
+@pytest.mark.slow
 def test_dp_sgd_agc_with_stochastic_depth_runs_and_moves_every_block():
   x, y = data()
   model = nfnet.NFNet(num_classes=14, dropout=0.2, stochdepth_rate=0.5, **TINY)
   trainer = Trainer(model, optim.get('sgd_agc', 1.0), task='multilabel', clip_norm=1.0,
-                    physical_batch_size=2)
-  state = trainer.init(jax.random.key(0), x)
+                    physical_batch_size=2, pad_multiple=2)
+  state = init(trainer, x)
   before = jax.tree.map(np.asarray, state.params)  # the engine donates the state's buffers
   state, stats = trainer.train_phase(
       state, x, y, sample_rates=np.full(2, 0.9), steps=3, noise_multiplier=1.0,
