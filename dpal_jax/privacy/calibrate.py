@@ -54,7 +54,7 @@ def noise_multiplier(target_epsilon: float, delta: float, phases: Sequence[tuple
 
 def sample_rate(target_epsilon: float, delta: float, noise_multiplier: float, steps: int,
                 history: Sequence[dp_accounting.DpEvent] = (), accountant: str = 'rdp',
-                tol: float = 1e-6, guess: float | None = None,
+                tol: float = 1e-5, guess: float | None = None,
                 pld_discretization: float = accounting.PLD_DISCRETIZATION) -> float:
   """The largest rate q ≤ 1 with ε(history + `steps` steps at (q, σ)) ≤ target; 0 if none is.
 
