@@ -27,6 +27,7 @@ from dpal_jax.privacy.modes import Problem
 from dpal_jax.privacy.plan import Phase
 
 BATCH_TOLERANCE = 1e-3    # |E[B] − B| after the σ fine-tune, in examples
+RATE_TOLERANCE = 1e-6     # rates this tight keep E[B] within ≈ 1e-6·(labeled set) of B
 
 
 def naive_rates_and_steps(problem: Problem) -> tuple[list[float], list[int]]:
@@ -51,7 +52,7 @@ class _PhaseSearch:
       scale = (sigma / last_sigma) * (last_steps / steps) ** 0.5
       guesses = [q * scale for q in last_rates]
     rates = [calibrate.sample_rate(self.target, p.delta, sigma, steps, history, p.accountant,
-                                   guess=guess)
+                                   tol=RATE_TOLERANCE, guess=guess)
              for history, guess in zip(self.histories, guesses)]
     self.last = (steps, sigma, rates)
     return rates, sum(q * n for q, n in zip(rates, p.cohort_sizes))
