@@ -3,7 +3,8 @@
 
 The settings of the original script (spec/dpal.md §d), its mode 'step_ampl_prob_noise' on purpose (later
 cohorts may end slightly above ε; `python -m dpal_jax.plan` shows each cohort's true ε). For new work
-use privacy.mode = 'cohort_exact'.
+use privacy.mode = 'cohort_exact'. The original fixed a seed; here the noise is seeded from OS entropy
+unless --config.seed is given (a known seed makes the noise reproducible, so only for experiments).
 """
 
 from configs import default
@@ -11,9 +12,9 @@ from configs import default
 
 def get_config():
   config = default.get_config()
-  config.seed = 1
   config.dataset.name = 'chexpert'
   config.model.name = 'nfnet_f0'
+  config.model.dropout = 0.2  # the official F0 head dropout
   config.train.optimizer = 'sgd_agc'
   config.train.learning_rate = 1.0
   config.train.epochs = 30

@@ -25,7 +25,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train = ml_collections.ConfigDict()
   config.train.optimizer = 'adam'
   config.train.learning_rate = 2e-3
-  config.train.epochs = 10            # int, or a tuple with one entry per phase
+  config.train.epochs = ml_collections.FieldReference(10, field_type=object)  # int, or one per phase
   config.train.batch_size = 256       # expected (logical) batch size B
   config.train.physical_batch_size = 256
   config.train.clip_norm = 1.0

@@ -171,12 +171,11 @@ def _train_and_evaluate(config, plan, trainer, state, dataset, pool, ledger, ran
   state, stats = trainer.train_phase(
       state, dataset.x_train[pool.labeled], dataset.y_train[pool.labeled], sample_rates=rates,
       steps=spec.steps, noise_multiplier=spec.noise_multiplier,
-      expected_batch_size=plan.expected_batch_size, rng=randomness.rng, key=randomness.next_key(),
+      expected_batch_size=plan.expected_batch(phase), rng=randomness.rng, key=randomness.next_key(),
       private=config.privacy.enabled, phase=phase)
   ledger.record_phase(phase, spec.sample_rates, spec.noise_multiplier, spec.steps)
-  metric_name, value = evaluation.evaluate(
-      trainer.model, state.params, dataset.x_test, dataset.y_test, task=dataset.task,
-      batch_size=config.train.eval_batch_size)
+  metric_name, value = evaluation.evaluate(trainer.model, state.params, dataset,
+                                           batch_size=config.train.eval_batch_size)
   epsilons = ledger.epsilon_per_cohort()
   row = {'phase': phase, 'num_labeled': int(len(pool.labeled)), 'steps': spec.steps,
          'noise_multiplier': spec.noise_multiplier, metric_name: value, 'test_metric': value,

@@ -195,3 +195,14 @@ def test_non_finite_loss_stops_the_run_with_a_message(tmp_path):
   assert code == 1
   assert 'non-finite' in err and 'Traceback' not in err
   assert not (tmp_path / 'run' / 'summary.json').exists()
+
+
+def test_multilabel_run_reports_mean_auc(tmp_path):
+  config = tiny.get_config()
+  config.dataset.name = 'synthetic_multilabel'
+  config.dataset.test_size = 128  # of 512 examples: a pool of 384
+  config.al.initial_size, config.al.query_sizes, config.al.labeling_budget = 200, (100,), 300
+  summary = experiment.run(config, str(tmp_path / 'run'))
+  assert summary['metric'] == 'mean_auc'
+  assert 0.5 < summary['final_test_metric'] <= 1.0  # learnable blobs: better than chance
+  assert max(summary['epsilon_per_cohort']) <= config.privacy.epsilon

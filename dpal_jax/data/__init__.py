@@ -4,6 +4,7 @@ from dpal_jax import registry
 
 DATASETS = {
     'synthetic': 'dpal_jax.data.synthetic:load',
+    'synthetic_multilabel': 'dpal_jax.data.synthetic:load_multilabel',
     'digits': 'dpal_jax.data.embedded:load_digits',
     'mnist5k': 'dpal_jax.data.embedded:load_mnist5k',
     'cifar10': 'dpal_jax.data.tfds_source:load_cifar10',

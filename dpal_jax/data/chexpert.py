@@ -43,7 +43,8 @@ def load(*, data_dir: str | None = None, test_size: int | None = None, seed: int
   x_train, y_train = _split(root, root / 'train.csv', image_size)
   x_test, y_test = _split(root, test_csv, image_size)
   return Dataset(name='chexpert', x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-                 num_classes=len(LABELS), task='multilabel')
+                 num_classes=len(LABELS), task='multilabel',
+                 metric_labels=COMPETITION_LABELS)
 
 
 def _root(data_dir: str | None) -> pathlib.Path:

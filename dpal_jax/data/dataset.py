@@ -24,6 +24,7 @@ class Dataset:
   y_test: np.ndarray
   num_classes: int
   task: str
+  metric_labels: tuple | None = None  # multilabel: the label columns the test metric averages (all: None)
 
   def __post_init__(self):
     if self.task not in TASKS:

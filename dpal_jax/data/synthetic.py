@@ -39,3 +39,8 @@ def load(*, data_dir: str | None = None, test_size: int | None = None, seed: int
   x_train, y_train, x_test, y_test = preprocess.split_test(x, y, test_size, seed)
   return Dataset(name='synthetic', x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
                  num_classes=num_classes, task='multilabel' if multilabel else 'multiclass')
+
+
+def load_multilabel(**kwargs) -> Dataset:
+  """The multi-label variant (registry name 'synthetic_multilabel'), for end-to-end tests."""
+  return load(multilabel=True, **kwargs)
