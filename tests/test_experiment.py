@@ -206,3 +206,16 @@ def test_multilabel_run_reports_mean_auc(tmp_path):
   assert summary['metric'] == 'mean_auc'
   assert 0.5 < summary['final_test_metric'] <= 1.0  # learnable blobs: better than chance
   assert max(summary['epsilon_per_cohort']) <= config.privacy.epsilon
+
+
+@pytest.mark.slow
+def test_demo_config_reaches_its_accuracy_within_budget(tmp_path):
+  """The README's demo (configs/default.py, OS-entropy noise): accuracy ≥ 0.80, every cohort ε ≤ 8."""
+  from configs import default  # pylint: disable=g-import-not-at-top
+  config = default.get_config()
+  summary = experiment.run(config, str(tmp_path / 'demo'))
+  assert summary['final_test_metric'] >= 0.80
+  with open(tmp_path / 'demo' / 'ledger.json') as f:
+    recomputed = _recomputed_epsilons(json.load(f))
+  assert max(recomputed) <= config.privacy.epsilon + 1e-6
+  np.testing.assert_allclose(recomputed, summary['epsilon_per_cohort'], rtol=1e-6)
