@@ -41,6 +41,7 @@ def load(*, data_dir: str | None = None, test_size: int | None = None, seed: int
                  num_classes=num_classes, task='multilabel' if multilabel else 'multiclass')
 
 
-def load_multilabel(**kwargs) -> Dataset:
+def load_multilabel(*, data_dir: str | None = None, test_size: int | None = None, seed: int = 0,
+                    **kwargs) -> Dataset:
   """The multi-label variant (registry name 'synthetic_multilabel'), for end-to-end tests."""
-  return load(multilabel=True, **kwargs)
+  return load(data_dir=data_dir, test_size=test_size, seed=seed, multilabel=True, **kwargs)
