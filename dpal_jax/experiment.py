@@ -168,6 +168,8 @@ def _train_and_evaluate(config, plan, trainer, state, dataset, pool, ledger, ran
   rates = pool.sample_rates(spec.sample_rates)
   ledger.check_phase(phase, spec.sample_rates, spec.noise_multiplier, spec.steps)
   started = time.time()
+  # Of the phase's stats only the compile count is released: the training loss and the realised
+  # Poisson batch sizes come from private data without noise, so they never reach the log or workdir.
   state, stats = trainer.train_phase(
       state, dataset.x_train[pool.labeled], dataset.y_train[pool.labeled], sample_rates=rates,
       steps=spec.steps, noise_multiplier=spec.noise_multiplier,
@@ -180,10 +182,10 @@ def _train_and_evaluate(config, plan, trainer, state, dataset, pool, ledger, ran
   row = {'phase': phase, 'num_labeled': int(len(pool.labeled)), 'steps': spec.steps,
          'noise_multiplier': spec.noise_multiplier, metric_name: value, 'test_metric': value,
          'epsilon_per_cohort': epsilons, 'epsilon_spent_max': max(epsilons),
-         'train_loss': stats.get('mean_loss'), 'mean_batch_size': stats.get('mean_batch_size'),
-         'padding_fraction': stats.get('padding_fraction'), 'seconds': time.time() - started}
-  logging.info('Phase %d: %d labeled, %d steps, test %s %.4f, max ε %.3f.', phase, row['num_labeled'],
-               spec.steps, metric_name, value, row['epsilon_spent_max'])
+         'seconds': time.time() - started}
+  logging.info('Phase %d: %d labeled, %d steps (%d compiles), test %s %.4f, max ε %.3f.', phase,
+               row['num_labeled'], spec.steps, stats['compiles'], metric_name, value,
+               row['epsilon_spent_max'])
   return state, row
 
 

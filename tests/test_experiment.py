@@ -219,3 +219,12 @@ def test_demo_config_reaches_its_accuracy_within_budget(tmp_path):
     recomputed = _recomputed_epsilons(json.load(f))
   assert max(recomputed) <= config.privacy.epsilon + 1e-6
   np.testing.assert_allclose(recomputed, summary['epsilon_per_cohort'], rtol=1e-6)
+
+
+def test_metrics_release_nothing_computed_from_private_data_without_noise(finished_run):
+  """Training loss and realised Poisson batch sizes are not DP outputs: they must not be written."""
+  with open(os.path.join(finished_run, 'metrics.jsonl')) as f:
+    rows = [json.loads(line) for line in f]
+  allowed = {'phase', 'num_labeled', 'steps', 'noise_multiplier', 'accuracy', 'test_metric',
+             'epsilon_per_cohort', 'epsilon_spent_max', 'seconds'}
+  assert all(set(row) <= allowed for row in rows), [set(row) - allowed for row in rows]
