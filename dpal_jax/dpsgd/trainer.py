@@ -19,18 +19,19 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from dpal_jax.dpsgd import clipped_grad, ghost_norm, losses, noise, sampler, sharding
+from dpal_jax.dpsgd import clipped_grad, conv_norms, ghost_norm, losses, noise, sampler, sharding
 from dpal_jax.dpsgd.train_state import TrainState
 from dpal_jax.errors import ConfigError
 
-GRAD_METHODS = ('auto', 'vmap', 'ghost')
+GRAD_METHODS = ('auto', 'vmap', 'ghost', 'conv')
 
 
 class Trainer:
   """DP-SGD (or plain SGD with the same sampling) for a Flax classifier.
 
-  `grad_method`: 'vmap' (any model), 'ghost' (Dense-only models, see ghost_norm.py) or 'auto'
-  (ghost when the model is Dense-only, else vmap; resolved in `init`). `pad_multiple` defaults to
+  `grad_method`: 'vmap' (any model), 'ghost' (Dense-only models, see ghost_norm.py), 'conv'
+  (Conv/Dense/GroupNorm models without dropout, see conv_norms.py) or 'auto' (ghost when the model
+  is Dense-only, else conv when it qualifies, else vmap; resolved in `init`). `pad_multiple` defaults to
   `sampler.choose_pad_multiple`.
   """
 
@@ -68,7 +69,7 @@ class Trainer:
   def init(self, key: jax.Array, sample_x, params=None) -> TrainState:
     """Fresh optimizer state on fresh (or the given, e.g. pretrained) parameters.
 
-    Also resolves grad_method 'auto' and checks 'ghost'.
+    Also resolves grad_method 'auto' and checks 'ghost' and 'conv'.
     """
     x_one = jnp.asarray(sample_x[:1])
     if params is None:
@@ -77,15 +78,20 @@ class Trainer:
     if self.grad_method == 'ghost' and not dense_only:
       raise ConfigError("train.grad_method 'ghost' needs a model made only of Dense layers; "
                         f"{type(self.model).__name__} is not: use 'vmap' or 'auto'")
+    conv_ok = conv_norms.is_supported(self.apply_train, params, x_one, key)
+    if self.grad_method == 'conv' and not conv_ok:
+      raise ConfigError("train.grad_method 'conv' needs a model whose parameters all belong to "
+                        f"Conv, Dense and GroupNorm layers, without dropout; {type(self.model).__name__} "
+                        "is not (set model.dropout = 0 or use 'vmap' or 'auto')")
     if self.grad_method == 'auto':
-      self.grad_method = 'ghost' if dense_only else 'vmap'
+      self.grad_method = 'ghost' if dense_only else 'conv' if conv_ok else 'vmap'
     return sharding.replicate(TrainState.create(params, self.optimizer), self.mesh)
 
   # Device functions (jitted and compiled ahead of time in `_compiled`).
 
   def _private_sum(self, params, x, y, mask, keys):
-    fn = (ghost_norm.ghost_clipped_grad_sum if self.grad_method == 'ghost'
-          else clipped_grad.clipped_grad_sum)
+    fn = {'ghost': ghost_norm.ghost_clipped_grad_sum, 'conv': conv_norms.conv_clipped_grad_sum,
+          'vmap': clipped_grad.clipped_grad_sum}[self.grad_method]
     return fn(self.apply_train, self.loss_fn, params, x, y, mask, keys, self.clip_norm)
 
   def _plain_sum(self, params, x, y, mask, keys):

@@ -40,7 +40,8 @@ def one_step(trainer, state, noise_multiplier=0.0, private=True, key=1):
 
 
 @pytest.mark.parametrize('grad_method, private, clip_norm', [
-    ('vmap', True, 0.05), ('ghost', True, 0.05), ('vmap', True, math.inf), ('ghost', False, 0.05)])
+    ('vmap', True, 0.05), ('ghost', True, 0.05), ('conv', True, 0.05), ('vmap', True, math.inf),
+    ('ghost', False, 0.05)])
 def test_one_logical_step_is_minus_the_clipped_sum_over_the_expected_batch_size(
     grad_method, private, clip_norm):
   """With σ = 0 and SGD(lr 1): Δθ = −Σ_i clip(g_i) / E[B]; without privacy (or C = ∞) that is the
@@ -114,7 +115,7 @@ def test_a_non_finite_loss_raises_naming_the_phase_and_step():
                         key=jax.random.key(0), progress=False, phase=2)
 
 
-def test_auto_picks_ghost_for_dense_models_and_vmap_otherwise():
+def test_auto_picks_ghost_for_dense_models_conv_for_conv_nets_without_dropout_else_vmap():
   def trainer(model, method='auto'):
     return Trainer(model, optax.sgd(0.1), task='multiclass', clip_norm=1.0,
                    physical_batch_size=4, grad_method=method)
@@ -124,9 +125,15 @@ def test_auto_picks_ghost_for_dense_models_and_vmap_otherwise():
   x = np.zeros((2, 8, 8, 1), np.float32)
   cnn = trainer(SmallCNN(num_classes=3, width=4, features=8))
   cnn.init(jax.random.key(0), x)
-  assert cnn.grad_method == 'vmap'
+  assert cnn.grad_method == 'conv'
+  dropout_cnn = trainer(SmallCNN(num_classes=3, width=4, features=8, dropout=0.5))
+  dropout_cnn.init(jax.random.key(0), x)
+  assert dropout_cnn.grad_method == 'vmap'
   with pytest.raises(ConfigError, match='grad_method'):
     trainer(SmallCNN(num_classes=3, width=4, features=8), 'ghost').init(jax.random.key(0), x)
+  with pytest.raises(ConfigError, match='dropout'):
+    trainer(SmallCNN(num_classes=3, width=4, features=8, dropout=0.5), 'conv').init(
+        jax.random.key(0), x)
 
 
 @pytest.mark.parametrize('kwargs, field', [

@@ -1,0 +1,217 @@
+"""Conv-net fast path: clipped gradient sums for models whose parameters all belong to `nn.Conv`,
+`nn.Dense` and `nn.GroupNorm` layers (ResNet9-GN, SmallCNN-like nets) and that use no dropout.
+
+`jax.vmap` of `jax.grad` turns each conv's weight gradient into a batch-of-one (grouped) convolution,
+slow on CPU. Here one batched forward and backward records, per Conv/Dense layer, its input a and the
+gradient δ of the summed per-example losses w.r.t. its output (a zero perturbation added to the
+output); since GroupNorm and the layers act on each example separately, δ_i = ∂L_i/∂z_i. With the
+im2col patches A_i of a_i [positions P × K] example i's kernel gradient is A_iᵀ δ_i, so per layer either
+  * its squared norm ‖A_iᵀ δ_i‖² = ⟨A_i A_iᵀ, δ_i δ_iᵀ⟩ ("ghost" norm, cost ∝ P²(K + C)), or
+  * the per-example gradient itself (cost ∝ P·K·C), whichever is cheaper.
+GroupNorm's scale and bias get per-example gradients from per-example zero perturbations
+(x̂·Δscale_i + Δbias_i added to the output). Norms → clip factors w_i (as `clipped_grad.clip_weights`)
+→ Σ_i w_i A_iᵀ δ_i per layer. The result equals `clipped_grad.clipped_grad_sum` (same flat clipping,
+same sensitivity C); models with active dropout are refused, since the batched forward cannot give each
+example its own dropout key as the vmap path does.
+"""
+
+import jax
+import jax.numpy as jnp
+import flax.linen as nn
+from flax import traverse_util
+
+from dpal_jax.dpsgd.clipped_grad import ApplyFn, clip_weights
+from dpal_jax.dpsgd.losses import LossFn
+
+_LINEAR = (nn.Conv, nn.Dense)
+
+
+def _kind(context) -> str | None:
+  """'linear', 'norm', 'dropout' or None for the intercepted method call."""
+  if context.method_name != '__call__':
+    return None
+  module = context.module
+  if isinstance(module, _LINEAR):
+    return 'linear'
+  if isinstance(module, nn.GroupNorm):
+    return 'norm'
+  if isinstance(module, nn.Dropout):
+    return 'dropout'
+  return None
+
+
+def _dropout_active(module: nn.Dropout, args, kwargs) -> bool:
+  deterministic = kwargs.get('deterministic', args[1] if len(args) > 1 else None)
+  return module.rate > 0 and not nn.merge_param('deterministic', module.deterministic, deterministic)
+
+
+def _conv_supported(module: nn.Module) -> bool:
+  if isinstance(module, nn.Dense):
+    return True
+  padding_ok = not (isinstance(module.padding, str) and module.padding in ('CIRCULAR', 'CAUSAL'))
+  return module.feature_group_count == 1 and padding_ok and not module.mask
+
+
+def is_supported(apply_fn: ApplyFn, params, x_one: jnp.ndarray, key: jax.Array) -> bool:
+  """True when every parameter belongs to a supported Conv/Dense/GroupNorm layer called exactly once
+  and no dropout is active in training."""
+  paths, ok = [], [True]
+
+  def record(next_fun, args, kwargs, context):
+    kind = _kind(context)
+    if kind == 'dropout':
+      ok[0] &= not _dropout_active(context.module, args, kwargs)
+    elif kind == 'linear':
+      ok[0] &= _conv_supported(context.module)
+      paths.append(context.module.path)
+    elif kind == 'norm':
+      paths.append(context.module.path)
+    return next_fun(*args, **kwargs)
+
+  def forward(p):
+    with nn.intercept_methods(record):
+      return apply_fn(p, x_one, key)
+  jax.eval_shape(forward, params)
+  owned = {path + (name,) for path in paths for name in ('kernel', 'bias', 'scale')}
+  leaves = set(traverse_util.flatten_dict(params))
+  return ok[0] and len(paths) == len(set(paths)) and bool(leaves) and leaves <= owned
+
+
+def _patches(module: nn.Module, a: jnp.ndarray) -> jnp.ndarray:
+  """[B, P, K] rows whose product with the kernel reshaped to [K, C] is the layer's output."""
+  batch = a.shape[0]
+  if isinstance(module, nn.Dense):
+    return a.reshape(batch, -1, a.shape[-1])
+  spatial = len(module.kernel_size)
+  a = a.reshape((-1,) + a.shape[-spatial - 1:])   # flax Conv folds extra leading axes into the batch
+  padding = module.padding
+  if not isinstance(padding, str):
+    padding = nn.linear.canonicalize_padding(padding, spatial)
+  patches = jax.lax.conv_general_dilated_patches(
+      a, module.kernel_size, _tuple(module.strides, spatial), padding,
+      lhs_dilation=_tuple(module.input_dilation, spatial),
+      rhs_dilation=_tuple(module.kernel_dilation, spatial), dimension_numbers=_dims(spatial),
+      precision=jax.lax.Precision.HIGHEST)
+  # Feature axis is ordered (C_in, window positions); the kernel's rows are (window positions, C_in).
+  window = 1
+  for k in module.kernel_size:
+    window *= k
+  c_in = a.shape[-1]
+  patches = patches.reshape(patches.shape[:-1] + (c_in, window))
+  patches = jnp.swapaxes(patches, -1, -2)
+  return patches.reshape(batch, -1, window * c_in)
+
+
+def _tuple(value, n: int) -> tuple:
+  if value is None:
+    return (1,) * n
+  return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+
+
+def _dims(spatial: int) -> tuple:
+  letters = 'DHW'[-spatial:]
+  return ('N' + letters + 'C', letters + 'IO', 'N' + letters + 'C')
+
+
+def conv_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x: jnp.ndarray,
+                          y: jnp.ndarray, mask: jnp.ndarray, keys: jax.Array, clip_norm: float):
+  """Returns (Σ_i w_i g_i, per-example losses [B]), equal to `clipped_grad_sum` for the models
+  `is_supported` accepts. Every example's forward uses `keys[0]` (no dropout is active, so unused)."""
+  batch = x.shape[0]
+  modules, out_shapes = {}, {}
+
+  def record(next_fun, args, kwargs, context):
+    out = next_fun(*args, **kwargs)
+    if _kind(context) in ('linear', 'norm'):
+      modules[context.module.path] = context.module
+      out_shapes[context.module.path] = out.shape
+    return out
+
+  def forward(p):
+    with nn.intercept_methods(record):
+      return apply_fn(p, x, keys[0])
+  jax.eval_shape(forward, params)
+
+  def perturbation(path):
+    if isinstance(modules[path], nn.GroupNorm):
+      channels = out_shapes[path][-1]
+      return {'scale': jnp.zeros((batch, channels)), 'bias': jnp.zeros((batch, channels))}
+    return jnp.zeros(out_shapes[path])
+
+  def total_loss(perturbations):
+    inputs, inside = {}, [False]
+
+    def tap(next_fun, args, kwargs, context):
+      kind = _kind(context)
+      if inside[0] or kind not in ('linear', 'norm'):
+        return next_fun(*args, **kwargs)
+      path = context.module.path
+      out = next_fun(*args, **kwargs)
+      if kind == 'linear':
+        inputs[path] = args[0]
+        return out + perturbations[path]
+      inside[0] = True   # the parameter-free GroupNorm below must not be tapped
+      normalized = context.module.clone(parent=None, use_scale=False, use_bias=False).apply(
+          {}, args[0])
+      inside[0] = False
+      shape = (batch,) + (1,) * (out.ndim - 2) + (out.shape[-1],)
+      delta = perturbations[path]
+      return out + normalized * delta['scale'].reshape(shape) + delta['bias'].reshape(shape)
+
+    with nn.intercept_methods(tap):
+      logits = apply_fn(params, x, keys[0])
+    per_example = loss_fn(logits, y)
+    return jnp.sum(per_example), (per_example, inputs)
+
+  zeros = {path: perturbation(path) for path in modules}
+  (_, (losses, inputs)), deltas = jax.value_and_grad(total_loss, has_aux=True)(zeros)
+
+  squares = jnp.zeros((batch,))
+  contributions = {}   # path → (patches, output gradients) or per-example kernel gradients
+  for path, module in modules.items():
+    node = _node(params, path)
+    if isinstance(module, nn.GroupNorm):
+      for name, g in deltas[path].items():
+        if name in node:
+          squares += jnp.sum(g ** 2, axis=1)
+      continue
+    a = _patches(module, inputs[path])
+    d = deltas[path].reshape(batch, -1, deltas[path].shape[-1])
+    positions, k, c = a.shape[1], a.shape[2], d.shape[2]
+    if positions * (k + c) < k * c:
+      squares += jnp.einsum('bpq,bpq->b', jnp.einsum('bpk,bqk->bpq', a, a),
+                            jnp.einsum('bpc,bqc->bpq', d, d))
+      contributions[path] = (a, d)
+    else:
+      per_example = jnp.einsum('bpk,bpc->bkc', a, d)
+      squares += jnp.sum(per_example ** 2, axis=(1, 2))
+      contributions[path] = per_example
+    if 'bias' in node:
+      squares += jnp.sum(jnp.sum(d, axis=1) ** 2, axis=1)
+  weights = clip_weights(jnp.sqrt(squares), clip_norm, mask)
+
+  flat = {}
+  for path, module in modules.items():
+    node = _node(params, path)
+    if isinstance(module, nn.GroupNorm):
+      for name, g in deltas[path].items():
+        if name in node:
+          flat[path + (name,)] = weights @ g
+      continue
+    kernel_shape = node['kernel'].shape
+    if isinstance(contributions[path], tuple):
+      a, d = contributions[path]
+      kernel = jnp.einsum('bpk,bpc->kc', a, d * weights[:, None, None])
+    else:
+      kernel = jnp.tensordot(weights, contributions[path], axes=1)
+    flat[path + ('kernel',)] = kernel.reshape(kernel_shape)
+    if 'bias' in node:
+      d = deltas[path].reshape(batch, -1, deltas[path].shape[-1])
+      flat[path + ('bias',)] = jnp.einsum('bpc,b->c', d, weights)
+  return traverse_util.unflatten_dict(flat), losses
+
+
+def _node(params, path: tuple):
+  for name in path:
+    params = params[name]
+  return params
