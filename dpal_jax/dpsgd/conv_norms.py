@@ -212,6 +212,7 @@ def conv_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x: jnp.nda
 
 
 def _node(params, path: tuple):
+  """The layer's parameters ({} for a GroupNorm without scale and bias)."""
   for name in path:
-    params = params[name]
+    params = params.get(name, {})
   return params
