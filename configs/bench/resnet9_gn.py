@@ -15,6 +15,7 @@ def get_config() -> ml_collections.ConfigDict:
   config = mlp.get_config()
   config.model.name = 'resnet9_gn'
   config.bench.input_shape = (32, 32, 3)
+  config.train.physical_batch_size = 64  # measured faster per example on CPU than 256 (24.6 vs 20.4 DP ex/s)
   config.bench.pool_size = 2048
   config.bench.steps = 3            # timed logical batches (the median is reported)
   config.bench.warmup_steps = 1
