@@ -1,4 +1,4 @@
-"""A tiny Flax classifier that follows the model contract (docs/architecture.md), for the al tests."""
+"""Small models and a pool for the al tests: the real MLP (tiny widths), and one model lacking `dropout`."""
 
 import flax.linen as nn
 import jax
@@ -6,23 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-
-class TinyMLP(nn.Module):
-  """Logits from `__call__`, features from `embed`, last Dense 'head', dropout only when train=True."""
-  num_classes: int = 4
-  dropout: float = 0.0
-
-  def setup(self):
-    self.hidden = nn.Dense(16)
-    self.drop = nn.Dropout(self.dropout)
-    self.head = nn.Dense(self.num_classes)
-
-  def embed(self, x, train=False):
-    h = nn.relu(self.hidden(x.reshape(x.shape[0], -1)))
-    return self.drop(h, deterministic=not train)
-
-  def __call__(self, x, train=False):
-    return self.head(self.embed(x, train))
+from dpal_jax.models.mlp import MLP
 
 
 class NoDropoutMLP(nn.Module):
@@ -43,13 +27,13 @@ def pool():
 
 @pytest.fixture(scope='session')
 def tiny(pool):
-  model = TinyMLP()
+  model = MLP(num_classes=4, hidden=(16,))
   return model, model.init(jax.random.key(0), jnp.asarray(pool[0][:1]))['params']
 
 
 @pytest.fixture(scope='session')
 def tiny_multilabel(pool):
-  model = TinyMLP(num_classes=7)
+  model = MLP(num_classes=7, hidden=(16,))
   return model, model.init(jax.random.key(1), jnp.asarray(pool[0][:1]))['params']
 
 

@@ -1,34 +1,17 @@
 """Batched jitted inference: equal to a direct apply, one compile per batch shape, dropout keyed per batch."""
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from dpal_jax.models import inference
-
-
-class Tiny(nn.Module):
-  """Follows the model contract: logits from `__call__`, features from `embed`, head named 'head'."""
-  num_classes: int = 3
-  dropout: float = 0.5
-
-  def setup(self):
-    self.hidden = nn.Dense(8)
-    self.drop = nn.Dropout(self.dropout)
-    self.head = nn.Dense(self.num_classes)
-
-  def embed(self, x, train=False):
-    return self.drop(nn.relu(self.hidden(x)), deterministic=not train)
-
-  def __call__(self, x, train=False):
-    return self.head(self.embed(x, train))
+from dpal_jax.models.mlp import MLP
 
 
 @pytest.fixture(scope='module')
 def tiny():
-  model = Tiny()
+  model = MLP(num_classes=3, dropout=0.5, hidden=(8,))
   params = model.init(jax.random.key(0), jnp.ones((1, 4)))['params']
   x = np.random.default_rng(0).normal(size=(37, 4)).astype(np.float32)
   return model, params, x
