@@ -49,16 +49,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                     physical_batch_size=config.train.physical_batch_size,
                     grad_method=config.train.grad_method)
   strategy = strategies.get(config.al.strategy)
-  if plan.private_queries and not strategy.private:
-    raise ConfigError(
-        f'al.strategy {strategy.name!r} has no private selection mechanism; set '
-        'privacy.epsilon_al=inf to run it non-privately, or choose a private strategy')
+  strategies.check_selection(strategy, private=plan.private_queries)  # refuse before writing anything
 
   checkpointer = checkpointing.Checkpointer(workdir)
   randomness = RunRandomness.create(config.seed)
   init_key = randomness.next_key()
-  state = trainer.init(init_key, dataset.x_train[:1],
-                       params=models.pretrained_params(config.model, dataset.num_classes, init_key))
+  resuming = checkpointer.latest_stage() is not None  # then the pretrained file is not read again
+  state = trainer.init(init_key, dataset.x_train[:1], params=None if resuming else
+                       models.pretrained_params(config.model, dataset.num_classes, init_key))
   restored = checkpointer.restore(state)
   if restored is None:
     stage, history, wall = 0, [], 0.0

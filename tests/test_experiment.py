@@ -133,6 +133,7 @@ def test_rerunning_a_finished_run_changes_nothing(finished_run):
 
 @pytest.mark.parametrize('field, value, error', [
     ('al.strategy', 'oracle', errors.ConfigError),
+    ('al.strategy', 'badge', errors.ConfigError),  # no private mechanism, ε_AL is finite
     ('model.name', 'vgg99', errors.ConfigError),
     ('train.optimizer', 'adamax9', errors.ConfigError),
     ('dataset.name', 'imagenet22k', errors.ConfigError),

@@ -81,10 +81,7 @@ def query(strategy: Strategy, *, model, params, x_unlabeled: np.ndarray, x_label
   if not 0 <= k <= len(x_unlabeled):
     raise ConfigError(f'al.query_sizes asks for {k} examples but the pool has {len(x_unlabeled)} '
                       'unlabeled; lower al.query_sizes or al.labeling_budget')
-  if query is not None and not strategy.private:
-    raise ConfigError(
-        f'al.strategy {strategy.name!r} has no private selection mechanism; set privacy.epsilon_al=inf '
-        f'to run it non-privately or choose one of: {", ".join(_private_names())}')
+  check_selection(strategy, private=query is not None)
   if task == 'multilabel' and not strategy.multilabel:
     raise ConfigError(f'al.strategy {strategy.name!r} needs single-label data, but the dataset is '
                       'multi-label; choose entropy, confidence or bald')
@@ -114,6 +111,14 @@ def pool_scores(strategy: Strategy, *, model, params, x: np.ndarray, task: str, 
     model, samples = model.clone(dropout=mc_dropout), mc_samples
   fn = _batch_scores(model, strategy.score, task == 'multilabel', samples)
   return inference.map_batches(fn, params, x, batch_size=batch_size, key=key)
+
+
+def check_selection(strategy: Strategy, *, private: bool) -> None:
+  """Raises ConfigError when a private selection is asked of a strategy that has no mechanism for it."""
+  if private and not strategy.private:
+    raise ConfigError(
+        f'al.strategy {strategy.name!r} has no private selection mechanism; set privacy.epsilon_al=inf '
+        f'to run it non-privately or choose one of: {", ".join(_private_names())}')
 
 
 def _private_names() -> list[str]:
