@@ -3,7 +3,7 @@
 import importlib
 from collections.abc import Mapping
 
-from dpal_jax.errors import ConfigError
+from dpal_jax import validate
 
 
 def resolve(table: Mapping[str, str], name: str, field: str):
@@ -11,8 +11,6 @@ def resolve(table: Mapping[str, str], name: str, field: str):
 
   Raises ConfigError naming `field` and the known names when `name` is unknown.
   """
-  if name not in table:
-    raise ConfigError(
-        f'{field} {name!r} is unknown; choose one of: {", ".join(sorted(table))}')
+  validate.choice(field, name, table)
   module_name, attribute = table[name].split(':')
   return getattr(importlib.import_module(module_name), attribute)

@@ -16,6 +16,7 @@ can never force a pick (the original's NaNs sorted first). No floating-point-att
 
 import numpy as np
 
+from dpal_jax import validate
 from dpal_jax.errors import ConfigError
 
 
@@ -85,7 +86,7 @@ def private_top_k(scores: np.ndarray, k: int, *, clamp: float, query,
   if query.mechanism == 'gaussian':
     return gaussian_top_k(scores, k, clamp=clamp, noise_multiplier=query.noise_multiplier, rng=rng,
                           sample_rate=getattr(query, 'sample_rate', None))
-  raise ConfigError(f'privacy.query_mechanism {query.mechanism!r} is unknown; choose laplace or gaussian')
+  raise validate.unknown('privacy.query_mechanism', query.mechanism, ('laplace', 'gaussian'))
 
 
 def _check_k(k: int, n: int) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
+from dpal_jax import validate
 from dpal_jax.al import diversity
 from dpal_jax.al import select
 from dpal_jax.al import uncertainty
@@ -61,9 +62,7 @@ STRATEGIES = {s.name: s for s in (
 
 def get(name: str) -> Strategy:
   """The strategy registered as `name` (config field `al.strategy`)."""
-  if name not in STRATEGIES:
-    raise ConfigError(f'al.strategy {name!r} is unknown; choose one of: {", ".join(sorted(STRATEGIES))}')
-  return STRATEGIES[name]
+  return STRATEGIES[validate.choice('al.strategy', name, STRATEGIES)]
 
 
 def query(strategy: Strategy, *, model, params, x_unlabeled: np.ndarray, x_labeled: np.ndarray, k: int,

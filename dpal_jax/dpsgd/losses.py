@@ -8,7 +8,7 @@ from collections.abc import Callable
 import jax.numpy as jnp
 import optax
 
-from dpal_jax.errors import ConfigError
+from dpal_jax import validate
 
 LossFn = Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray]
 
@@ -26,6 +26,4 @@ _LOSSES = {'multiclass': _multiclass, 'multilabel': _multilabel}
 
 def per_example_loss(task: str) -> LossFn:
   """`(logits [B, K], targets) -> [B]`: softmax CE on int labels, or sigmoid BCE averaged over K."""
-  if task not in _LOSSES:
-    raise ConfigError(f'task {task!r} is unknown; choose one of: {", ".join(sorted(_LOSSES))}')
-  return _LOSSES[task]
+  return _LOSSES[validate.choice('task', task, _LOSSES)]

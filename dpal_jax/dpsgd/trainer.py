@@ -19,6 +19,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
+from dpal_jax import validate
 from dpal_jax.dpsgd import clipped_grad, conv_norms, ghost_norm, losses, noise, sampler, sharding
 from dpal_jax.dpsgd.train_state import TrainState
 from dpal_jax.errors import ConfigError
@@ -42,9 +43,7 @@ class Trainer:
       raise ConfigError(f'train.clip_norm ({clip_norm}) must be positive (math.inf disables clipping)')
     if physical_batch_size < 1:
       raise ConfigError(f'train.physical_batch_size ({physical_batch_size}) must be at least 1')
-    if grad_method not in GRAD_METHODS:
-      raise ConfigError(f'train.grad_method {grad_method!r} is unknown; choose one of: '
-                        f'{", ".join(GRAD_METHODS)}')
+    validate.choice('train.grad_method', grad_method, GRAD_METHODS)
     self.model = model
     self.optimizer = optimizer
     self.loss_fn = losses.per_example_loss(task)

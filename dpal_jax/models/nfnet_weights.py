@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dpal_jax import validate
 from dpal_jax.errors import CheckpointError
 from third_party.nfnets import nfnet
 
@@ -138,8 +139,7 @@ def _variant_name(variant: str) -> str:
   """Accepts 'F0' or a registry name 'nfnet_f0'."""
   name = variant.upper().removeprefix('NFNET_')
   if name not in nfnet.VARIANTS:
-    raise CheckpointError(f'NFNet variant {variant!r} is unknown; choose one of '
-                          f'{", ".join(nfnet.VARIANTS)}')
+    raise validate.unknown('NFNet variant', variant, nfnet.VARIANTS, error=CheckpointError)
   return name
 
 

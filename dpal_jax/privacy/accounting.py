@@ -29,7 +29,7 @@ from dp_accounting import pld
 from dp_accounting import rdp
 from scipy import special
 
-from dpal_jax.errors import ConfigError
+from dpal_jax import validate
 
 ACCOUNTANTS = ('rdp', 'pld')
 ORDERS = np.asarray(rdp.rdp_privacy_accountant.DEFAULT_RDP_ORDERS, dtype=np.float64)
@@ -46,9 +46,7 @@ def quiet_dp_accounting():
 
 
 def check_accountant(name: str) -> str:
-  if name not in ACCOUNTANTS:
-    raise ConfigError(f'privacy.accountant {name!r} is unknown; choose one of: {", ".join(ACCOUNTANTS)}')
-  return name
+  return validate.choice('privacy.accountant', name, ACCOUNTANTS)
 
 
 def _binomial_table(orders: np.ndarray, terms: int):

@@ -14,6 +14,7 @@ Queries are private only when the strategy looks at the data ('random' does not)
 import math
 import time
 
+from dpal_jax import validate
 from dpal_jax.errors import ConfigError
 from dpal_jax.privacy import accounting
 from dpal_jax.privacy import cohort_exact
@@ -64,8 +65,7 @@ def _check_sizes(config, pool_size):
 
 def _check_privacy(config, num_queries: int) -> tuple[str, float, bool]:
   p = config.privacy
-  if p.mode not in MODES:
-    raise ConfigError(f'privacy.mode {p.mode!r} is unknown; choose one of: {", ".join(MODES)}')
+  validate.choice('privacy.mode', p.mode, MODES)
   accounting.check_accountant(p.accountant)
   if not p.epsilon > 0 or math.isinf(p.epsilon):
     raise ConfigError(f'privacy.epsilon ({p.epsilon}) must be positive and finite')
@@ -73,8 +73,8 @@ def _check_privacy(config, num_queries: int) -> tuple[str, float, bool]:
   if not 0 < p.delta or p.delta * n > 1 + 1e-9:
     raise ConfigError(f'privacy.delta ({p.delta}) must be in (0, 1/n] with n = al.labeling_budget '
                       f'({n}), i.e. at most {1 / n:.3g}; lower it')
-  if p.epsilon_al < 0:
-    raise ConfigError(f'privacy.epsilon_al ({p.epsilon_al}) must be ≥ 0 (0: non-private selection)')
+  validate.number('privacy.epsilon_al', p.epsilon_al, lo=0, allow_inf=True,
+                  hint='0 or inf: non-private selection')
   private = num_queries > 0 and config.al.strategy != 'random' and 0 < p.epsilon_al < math.inf
   if private and p.epsilon_al >= p.epsilon:
     raise ConfigError(f'privacy.epsilon_al ({p.epsilon_al}) must be smaller than privacy.epsilon '

@@ -16,7 +16,7 @@ import math
 
 import dp_accounting
 
-from dpal_jax.errors import ConfigError
+from dpal_jax import validate
 from dpal_jax.privacy import accounting
 from dpal_jax.privacy import calibrate
 from dpal_jax.privacy.plan import Query
@@ -41,15 +41,13 @@ def query_event(query: Query) -> dp_accounting.DpEvent:
     if query.sample_rate is not None:
       event = dp_accounting.PoissonSampledDpEvent(float(query.sample_rate), event)
     return event
-  raise ValueError(f'query mechanism {query.mechanism!r} is unknown; known: {", ".join(MECHANISMS)}')
+  raise validate.unknown('privacy.query_mechanism', query.mechanism, MECHANISMS)
 
 
 def make_queries(mechanism: str, epsilon_al: float, num_queries: int, delta: float,
                  accountant: str = 'rdp') -> tuple[Query, ...]:
   """The T = `num_queries` rounds (after phases 0..T-1) spending the query budget `epsilon_al`."""
-  if mechanism not in MECHANISMS:
-    raise ConfigError(f'privacy.query_mechanism {mechanism!r} is unknown; choose one of: '
-                      f'{", ".join(MECHANISMS)}')
+  validate.choice('privacy.query_mechanism', mechanism, MECHANISMS)
   if num_queries == 0:
     return ()
   per_round = epsilon_al / num_queries
