@@ -7,17 +7,17 @@ the same noise once and the result equals the single-device step. (Leaving the p
 the SPMD partitioner instead gave wrong convolution gradients on 8 CPU devices in jax 0.10.2.) The mesh uses `jax.sharding.Mesh` (auto axis types): `jax.make_mesh`'s explicit
 axes reject the per-example contraction over a sharded batch in jax 0.10.
 
-Multi-host: call `jax.distributed.initialize()` (coordinator address, process count and id from the
-flags or the cluster's environment) in every process before any other JAX call; `data_mesh()` then
-spans all global devices. Every process must run the same steps with the same host sampler seed
-(`rng`) and the same noise `key` (e.g. `multihost_utils.broadcast_one_to_all` of the key drawn on
-process 0), because `put_batch` builds each global batch from the rows every process drew and keeps
-only its addressable shards.
+Multi-host (`dpal_jax/distributed.py`): the mesh spans the devices of every process. Each process
+runs the same steps with the same host sampler seed and the same noise key, so all draw the same
+indices; `put_rows` then gathers on each process only the rows of its own devices' shards, and
+`replicate` places the same host values on every process's devices.
 """
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from dpal_jax.dpsgd.sampler import SENTINEL
 
 AXIS = 'data'
 
@@ -52,13 +52,23 @@ def data_parallel(grad_sum, mesh: Mesh | None):
                        out_specs=(rep, data), check_vma=False)
 
 
-def put_batch(arrays: tuple, mesh: Mesh | None) -> tuple:
-  """Host rows → device arrays, split along the batch axis when a mesh is given."""
+def put_rows(arrays: tuple, indices: np.ndarray, mesh: Mesh | None) -> tuple:
+  """The rows `indices` of each pool array, and the mask of real rows, as device arrays.
+
+  `SENTINEL` (padding) rows read row 0 and are masked out. Under a mesh the arrays are split along the
+  batch axis and each process reads only the rows of its addressable shards.
+  """
+  mask = indices != SENTINEL
+  rows = np.where(mask, indices, 0)
   if mesh is None:
-    return tuple(jax.device_put(a) for a in arrays)
+    return tuple(jax.device_put(a[rows]) for a in arrays) + (jax.device_put(mask),)
   sharding = batch_sharding(mesh)
-  return tuple(jax.make_array_from_callback(a.shape, sharding, lambda index, a=a: a[index])
-               for a in arrays)
+
+  def gather(a):
+    return lambda index: a[rows[index[0]]]
+  return tuple(jax.make_array_from_callback((len(rows),) + a.shape[1:], sharding, gather(a))
+               for a in arrays) + (jax.make_array_from_callback(mask.shape, sharding,
+                                                                lambda index: mask[index]),)
 
 
 def replicate(tree, mesh: Mesh | None):

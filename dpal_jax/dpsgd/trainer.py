@@ -19,7 +19,6 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from dpal_jax import validate
 from dpal_jax.dpsgd import clipped_grad, conv_norms, ghost_norm, losses, noise, sampler, sharding
 from dpal_jax.dpsgd.train_state import TrainState
 from dpal_jax.errors import ConfigError
@@ -43,7 +42,9 @@ class Trainer:
       raise ConfigError(f'train.clip_norm ({clip_norm}) must be positive (math.inf disables clipping)')
     if physical_batch_size < 1:
       raise ConfigError(f'train.physical_batch_size ({physical_batch_size}) must be at least 1')
-    validate.choice('train.grad_method', grad_method, GRAD_METHODS)
+    if grad_method not in GRAD_METHODS:
+      raise ConfigError(f'train.grad_method {grad_method!r} is unknown; choose one of: '
+                        f'{", ".join(GRAD_METHODS)}')
     self.model = model
     self.optimizer = optimizer
     self.loss_fn = losses.per_example_loss(task)
@@ -148,6 +149,31 @@ class Trainer:
       return (rep, rep, data, data, data, rep, rep), rep
     return (rep, rep, rep, rep, rep), rep
 
+  def precompile(self, state: TrainState, x: np.ndarray, y: np.ndarray, chunk_sizes, *,
+                 private: bool = True) -> None:
+    """Compiles the step executables for these physical chunk sizes ahead of time, running nothing."""
+    key, tag = jax.random.key(0), 'dp' if private else 'plain'
+    acc = self._zero_accumulator(state)
+    for size in sorted(set(chunk_sizes)):
+      xb, yb, mask = sharding.put_rows((x, y), np.full(size, sampler.SENTINEL), self.mesh)
+      self._compiled(f'{tag}_accumulate', self._accumulate_fn(private), (0,),
+                     self._shardings('accumulate'), acc, state.params, xb, yb, mask, key, np.int32(0))
+    self._compiled(f'{tag}_update', self._update_fn(private), (0, 1), self._shardings('update'),
+                   state, acc, key, np.float32(0), np.float32(1))
+
+  def peak_memory_bytes(self) -> int:
+    """The largest device footprint among the compiled executables, from XLA's memory analysis:
+    arguments + outputs not aliased to them + temporaries (or XLA's own peak, when larger)."""
+    def footprint(stats):
+      own = (stats.argument_size_in_bytes + stats.output_size_in_bytes - stats.alias_size_in_bytes
+             + stats.temp_size_in_bytes)
+      return max(own, stats.peak_memory_in_bytes or 0)
+    return max((footprint(e.memory_analysis()) for e in self._executables.values()), default=0)
+
+  def _zero_accumulator(self, state: TrainState):
+    zeros = jax.tree.map(lambda p: np.zeros(p.shape, p.dtype), state.params)
+    return sharding.replicate((zeros, np.zeros((), np.float32)), self.mesh)
+
   # Host loop.
 
   def logical_step(self, state: TrainState, x: np.ndarray, y: np.ndarray,
@@ -157,14 +183,12 @@ class Trainer:
     if private and noise_multiplier > 0 and math.isinf(self.clip_norm):
       raise ConfigError('a noise multiplier > 0 needs a finite train.clip_norm (the noise is σ·C)')
     if self._accumulator is None:
-      zeros = jax.tree.map(lambda p: np.zeros(p.shape, p.dtype), state.params)
-      self._accumulator = sharding.replicate((zeros, np.zeros((), np.float32)), self.mesh)
+      self._accumulator = self._zero_accumulator(state)
     tag = 'dp' if private else 'plain'
     acc = self._accumulator
     self._accumulator = None
     for chunk_index, indices in enumerate(batch.chunks):
-      rows = np.where(indices == sampler.SENTINEL, 0, indices)
-      xb, yb, mask = sharding.put_batch((x[rows], y[rows], indices != sampler.SENTINEL), self.mesh)
+      xb, yb, mask = sharding.put_rows((x, y), indices, self.mesh)
       args = (acc, state.params, xb, yb, mask, key, np.int32(chunk_index))
       step = self._compiled(f'{tag}_accumulate', self._accumulate_fn(private), (0,),
                             self._shardings('accumulate'), *args)
