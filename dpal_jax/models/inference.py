@@ -1,16 +1,23 @@
-"""Batched, jitted model evaluation over a host array, with one compiled shape per (function, batch).
+"""Batched, jitted model evaluation over a host row source, with one compiled shape per (function, batch).
 
 The last batch is padded with zero rows to the static batch shape and the padded outputs are dropped, so
-a pool or test set of any size compiles once. Dispatch is asynchronous: batches are queued on the device
-and brought back to the host together at the end.
+a pool or test set of any size compiles once. Batches stream: the input is read one batch at a time
+(any row source with `len`, `shape`, `dtype` and slicing, e.g. a NumPy array, a memory map or a lazy
+generator), at most `IN_FLIGHT` batches are queued on the devices, and each finished batch's outputs
+come back to the host at once. So memory is a few batches plus the outputs (one score per row for a
+query), whatever the pool size. With several local devices each batch is split across them.
 """
 
+import collections
 import functools
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+IN_FLIGHT = 4  # batches queued on the devices ahead of the host
 
 
 def predict(model, params, x: np.ndarray, *, batch_size: int, train: bool = False, key=None,
@@ -25,26 +32,52 @@ def predict(model, params, x: np.ndarray, *, batch_size: int, train: bool = Fals
   return map_batches(_forward(model, train, method), params, x, batch_size=batch_size, key=key)
 
 
-def map_batches(fn: Callable, params, x: np.ndarray, *, batch_size: int, key=None):
+def map_batches(fn: Callable, params, x, *, batch_size: int, key=None, devices=None):
   """Applies the jitted `fn(params, x_batch, key_batch)` to `x` in padded batches of a static shape.
 
   `fn` returns an array (or a pytree of arrays) with the batch as leading axis; the result is the same
   structure as NumPy arrays of length len(x). The batch is `batch_size`, or the next power of two ≥ len(x)
-  when the whole input is smaller (a few extra compiles at most, instead of padding 10 rows to 1024).
-  `key_batch` is `fold_in(key, i)` for batch i (None when `key` is None).
+  when the whole input is smaller (a few extra compiles at most, instead of padding 10 rows to 1024),
+  rounded up to a multiple of the number of `devices` (default: this process's local devices), over
+  which each batch is split and `params` replicated. `key_batch` is `fold_in(key, i)` for batch i (None
+  when `key` is None).
   """
   if batch_size < 1:
     raise ValueError(f'batch_size must be positive, got {batch_size}')
+  devices = list(jax.local_devices() if devices is None else devices)
   n = len(x)
   batch = min(batch_size, _next_power_of_two(max(n, 1)))
-  outputs = []
+  batch = -(-batch // len(devices)) * len(devices)
+  params, rows_sharding = _place(params, devices)
+  pending, outputs = collections.deque(), []
   for i, start in enumerate(range(0, max(n, 1), batch)):
-    rows = x[start:start + batch]
+    rows = np.asarray(x[start:start + batch])
     if len(rows) < batch:
-      rows = np.concatenate([rows, np.zeros((batch - len(rows),) + x.shape[1:], x.dtype)])
+      rows = np.concatenate([rows, np.zeros((batch - len(rows),) + tuple(x.shape[1:]), x.dtype)])
+    if rows_sharding is not None:
+      rows = jax.device_put(rows, rows_sharding)
     batch_key = None if key is None else jax.random.fold_in(key, i)
-    outputs.append(fn(params, rows, batch_key))
-  return jax.tree.map(lambda *parts: np.concatenate([np.asarray(p) for p in parts])[:n], *outputs)
+    pending.append(fn(params, rows, batch_key))
+    if len(pending) > IN_FLIGHT:
+      outputs.append(jax.tree.map(np.asarray, pending.popleft()))
+  outputs.extend(jax.tree.map(np.asarray, out) for out in pending)
+  return jax.tree.map(lambda *parts: np.concatenate(parts)[:n], *outputs)
+
+
+def _place(params, devices):
+  """(params replicated on `devices`, the batch-axis sharding of the rows; None for one device).
+
+  Replicated global arrays of a multi-process mesh are read from this process's own copy."""
+  def local(leaf):
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+      return leaf.addressable_data(0)
+    return leaf
+  params = jax.tree.map(local, params)
+  if len(devices) == 1:
+    return params, None
+  mesh = Mesh(np.array(devices), ('batch',))
+  return (jax.device_put(params, NamedSharding(mesh, PartitionSpec())),
+          NamedSharding(mesh, PartitionSpec('batch')))
 
 
 def _next_power_of_two(n: int) -> int:

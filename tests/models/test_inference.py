@@ -1,5 +1,9 @@
 """Batched jitted inference: equal to a direct apply, one compile per batch shape, dropout keyed per batch."""
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -65,3 +69,57 @@ def test_map_batches_returns_pytrees_trimmed(tiny):
   out = inference.map_batches(fn, 2.0, x, batch_size=8)
   np.testing.assert_allclose(out['sum'], x.sum(-1), rtol=1e-6)
   np.testing.assert_allclose(out['x'], 2 * x)
+
+
+class CountingRows:
+  """A lazy row source (rows generated on demand) that records the size of every read."""
+
+  def __init__(self, x):
+    self.x, self.reads = x, []
+    self.shape, self.dtype = x.shape, x.dtype
+
+  def __len__(self):
+    return len(self.x)
+
+  def __getitem__(self, index):
+    self.reads.append(len(self.x[index]))
+    return self.x[index]
+
+
+def test_a_lazy_row_source_is_read_one_batch_at_a_time(tiny):
+  model, params, x = tiny
+  source = CountingRows(x)
+  logits = inference.predict(model, params, source, batch_size=8)
+  np.testing.assert_array_equal(logits, inference.predict(model, params, x, batch_size=8))
+  assert source.reads == [8, 8, 8, 8, 5]
+
+
+SHARDED = '''
+import jax, numpy as np
+from dpal_jax.al import strategies
+from dpal_jax.models import inference
+from dpal_jax.models.cnn import SmallCNN
+assert jax.local_device_count() == 4
+model = SmallCNN(num_classes=3, width=4, features=8, dropout=0.3)
+params = model.init(jax.random.key(0), np.zeros((1, 8, 8, 1), np.float32))['params']
+x = np.random.default_rng(0).normal(size=(45, 8, 8, 1)).astype(np.float32)
+one = jax.devices()[:1]
+for train in (False, True):
+  fn = inference._forward(model, train, None)
+  key = jax.random.key(1) if train else None
+  a = inference.map_batches(fn, params, x, batch_size=6, key=key)            # batch 8 on 4 devices
+  b = inference.map_batches(fn, params, x, batch_size=8, key=key, devices=one)
+  np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+bald = strategies.pool_scores(strategies.get('bald'), model=model, params=params, x=x,
+                              task='multiclass', key=jax.random.key(2), batch_size=16, mc_samples=3)
+assert bald.shape == (45,) and np.all(np.isfinite(bald))
+print('ok')
+'''
+
+
+def test_batches_split_across_local_devices_give_the_single_device_outputs():
+  root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4', JAX_PLATFORMS='cpu')
+  result = subprocess.run([sys.executable, '-c', SHARDED], env=env, cwd=root, capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 0 and result.stdout.split() == ['ok'], result.stderr[-3000:]
