@@ -65,9 +65,11 @@ class Plan:
     return float(sum(q * n for q, n in zip(rates, self.cohort_sizes)))
 
   def exceeds_target(self, tolerance: float = 1e-6) -> bool:
-    """True when some cohort (or the never-labeled remainder) ends above the target ε."""
+    """True when some cohort (or, under private selection, the never-labeled remainder) ends above
+    the target ε."""
     limit = self.target_epsilon + tolerance
-    return any(e > limit for e in (*self.epsilon_per_cohort, self.epsilon_unlabeled))
+    unlabeled = (self.epsilon_unlabeled,) if self.private_queries else ()
+    return any(e > limit for e in (*self.epsilon_per_cohort, *unlabeled))
 
   def to_dict(self) -> dict:
     out = {'schema': self.schema}

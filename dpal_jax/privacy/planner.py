@@ -8,7 +8,8 @@ infeasible request with a ConfigError naming the field and the fix; derives the 
 
 Queries are private only when the strategy looks at the data ('random' does not) and 0 < ε_AL < ∞;
 ε_AL = 0 or ∞ means non-private selection (the original's ε_AL = 0): no query events, the plan says
-`private_queries: false`.
+`private_queries: false`, and `epsilon_unlabeled` is ∞ (null in plan.json) unless the strategy is
+'random'.
 """
 
 import math
@@ -138,10 +139,13 @@ def make_plan(config, pool_size: int | None = None) -> Plan:
     if phase.phase < num_queries and queries:
       ledger.record_query(queries[phase.phase])
   per_round = epsilon_al / num_queries if num_queries else 0.0
+  # Non-private selection by a strategy that reads the data leaves the never-labeled unbounded.
+  bounded = private or not num_queries or config.al.strategy == 'random'
+  unlabeled = ledger.epsilon_unlabeled() if bounded else math.inf
   additive = tuple(e + c * per_round for c, e in enumerate(ledger.training_epsilon_per_cohort()))
   return Plan(mode=mode, accountant=p.accountant, target_epsilon=p.epsilon,
               epsilon_al=p.epsilon_al if private else 0.0, delta=p.delta,
               expected_batch_size=config.train.batch_size, cohort_sizes=cohort_sizes, phases=phases,
               queries=queries, epsilon_per_cohort=tuple(ledger.epsilon_per_cohort()),
-              epsilon_per_cohort_additive=additive, epsilon_unlabeled=ledger.epsilon_unlabeled(),
+              epsilon_per_cohort_additive=additive, epsilon_unlabeled=unlabeled,
               private_queries=private, seconds=time.perf_counter() - start)

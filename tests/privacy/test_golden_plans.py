@@ -2,7 +2,8 @@
 
 The files are `python -m dpal_jax.plan --config=configs/<config>.py [override] --json` as printed before
 the privacy events and mechanisms were reorganised: a refactoring of privacy/ must not move a single
-rate, σ, step count or ε.
+rate, σ, step count or ε. One value changed on purpose since: `epsilon_unlabeled` of a data-dependent
+strategy under non-private selection (privacy.epsilon_al = 0) is ∞ (null), no longer 0.0.
 """
 
 import importlib

@@ -27,6 +27,9 @@ def _config(**fields):
     ({'privacy__query_mechanism': 'exponential'}, 'privacy.query_mechanism'),
     ({'privacy__epsilon_al': 8.0}, 'privacy.epsilon_al'),
     ({'privacy__epsilon_al': -1.0}, 'privacy.epsilon_al'),
+    ({'privacy__epsilon_al': math.nan}, 'privacy.epsilon_al'),
+    ({'privacy__epsilon': math.nan}, 'privacy.epsilon'),
+    ({'privacy__delta': math.nan}, 'privacy.delta'),
     ({'privacy__epsilon': 0.0}, 'privacy.epsilon'),
     ({'privacy__delta': 1e-3}, 'privacy.delta'),
     ({'al__query_sizes': (500, 500, 600)}, 'al.query_sizes'),
@@ -66,6 +69,19 @@ def test_free_or_non_private_selection_has_no_query_events(fields):
   plan = make_plan(_config(privacy__mode='naive', **fields))
   assert plan.queries == () and not plan.private_queries
   assert plan.epsilon_per_cohort == pytest.approx(plan.epsilon_per_cohort_additive)
+
+
+@pytest.mark.parametrize('strategy, epsilon_al, unlabeled', [
+    ('entropy', 0.0, math.inf), ('entropy', math.inf, math.inf), ('badge', 0.0, math.inf),
+    ('random', 0.0, 0.0), ('random', 1.0, 0.0)])
+def test_never_labeled_are_unbounded_only_under_non_private_data_dependent_selection(
+    strategy, epsilon_al, unlabeled):
+  plan = make_plan(_config(al__strategy=strategy, privacy__epsilon_al=epsilon_al))
+  assert not plan.private_queries and plan.epsilon_unlabeled == unlabeled
+  assert plan.to_dict()['epsilon_unlabeled'] == (None if math.isinf(unlabeled) else 0.0)
+  assert not plan.exceeds_target()   # what the plan promises, the cohorts' ε, stays at the target
+  private = make_plan(_config(al__strategy='entropy', privacy__epsilon_al=1.0))
+  assert private.private_queries and 0 < private.epsilon_unlabeled <= 1.0 + 1e-2
 
 
 def test_json_has_exactly_the_plan_schema_and_round_trips():
