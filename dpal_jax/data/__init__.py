@@ -1,6 +1,13 @@
-"""Datasets by name: `data.load(name, data_dir=..., test_size=..., seed=...) -> Dataset`."""
+"""Datasets by name: `data.load(name, data_dir=..., test_size=..., seed=...) -> Dataset`.
+
+Every loader takes `data_dir`, `test_size` and `seed`; a few take more (an image size). Those options
+reach a loader only through LOADER_OPTIONS, so a `dataset` option set for a loader that does not take
+it is a ConfigError naming it, never a TypeError.
+"""
 
 from dpal_jax import registry
+from dpal_jax import validate
+from dpal_jax.errors import ConfigError
 
 DATASETS = {
     'synthetic': 'dpal_jax.data.synthetic:load',
@@ -21,3 +28,38 @@ DATASETS = {
 def load(name: str, **kwargs):
   """Loads the dataset registered under `name` (config field `dataset.name`)."""
   return registry.resolve(DATASETS, name, 'dataset.name')(**kwargs)
+
+# Options of `config.dataset` that only some loaders take: option -> {dataset.name: loader keyword}.
+LOADER_OPTIONS = {
+    'image_size': {'bloodmnist': 'size', 'octmnist': 'size', 'chexpert': 'image_size'},
+}
+
+
+def loader_options(dataset_config) -> dict:
+  """The loader keywords of the options set in `dataset_config` (config section `dataset`).
+
+  Raises ConfigError for an unknown `dataset.name`, and for an option that is set (not None) but that
+  the loader of `dataset.name` does not take, naming the loaders that do.
+  """
+  validate.choice('dataset.name', dataset_config.name, DATASETS)
+  kwargs = {}
+  for option, loaders in LOADER_OPTIONS.items():
+    value = dataset_config.get(option)
+    if value is None:
+      continue
+    if dataset_config.name not in loaders:
+      raise ConfigError(
+          f'dataset.{option} ({value!r}) is not an option of dataset.name {dataset_config.name!r}; '
+          f'unset it, or choose a dataset that takes it: {", ".join(sorted(loaders))}')
+    kwargs[loaders[dataset_config.name]] = value
+  return kwargs
+
+
+def load_from_config(dataset_config):
+  """The dataset of config section `dataset`: name, data_dir, test_size and the loader's own options.
+
+  The test split is drawn with seed 0 whatever `config.seed`, so every run of a dataset is evaluated
+  on the same examples.
+  """
+  return load(dataset_config.name, data_dir=dataset_config.data_dir, test_size=dataset_config.test_size,
+              seed=0, **loader_options(dataset_config))

@@ -6,6 +6,8 @@ is named 'head'. `train=True` enables dropout / stochastic depth and needs a 'dr
 """
 
 from dpal_jax import registry
+from dpal_jax import validate
+from dpal_jax.errors import ConfigError
 
 MODELS = {
     'mlp': 'dpal_jax.models.mlp:MLP',
@@ -34,9 +36,22 @@ PRETRAINED = {
 }
 
 
+def check_checkpoint(model_config) -> None:
+  """Raises ConfigError unless `model.checkpoint` is unset, or a file and `model.name` can load one."""
+  if not model_config.get('checkpoint'):
+    return
+  if model_config.name not in PRETRAINED:
+    raise ConfigError(
+        f'model.checkpoint is set, but model.name {model_config.name!r} starts from no checkpoint; '
+        f'unset model.checkpoint, or choose a model.name that does: {", ".join(sorted(PRETRAINED))}')
+  validate.existing_file('model.checkpoint', model_config.checkpoint,
+                         hint='give the path of the pretrained weights file')
+
+
 def pretrained_params(model_config, num_classes: int, key):
   """The params in `model_config.checkpoint`, or None when the config names no checkpoint."""
+  check_checkpoint(model_config)
   if not model_config.get('checkpoint'):
     return None
-  loader = registry.resolve(PRETRAINED, model_config.name, 'model.name (with model.checkpoint set)')
+  loader = registry.resolve(PRETRAINED, model_config.name, 'model.name')
   return loader(model_config.checkpoint, num_classes=num_classes, key=key)
