@@ -10,11 +10,11 @@ A DP-SGD logical batch spread over P processes is still one Gaussian mechanism w
 3. **One release.** The updated parameters are replicated and bit-identical on every host
    (`check_identical`); only the coordinator (`is_coordinator()`) writes files.
 
-Start every process with the same command and config. Either give the coordinator's address, the process
-count and this process's id (flags `--coordinator_address`, `--num_processes`, `--process_id`, or the
-environment variables JAX itself reads: `JAX_COORDINATOR_ADDRESS`, …), or pass `--distributed` on a
-cluster JAX detects by itself (SLURM, Open MPI, Cloud TPU, Kubernetes). Without any of these the run
-stays single-process and `initialize` does nothing. On CPU the cross-process collectives are gloo's
+Start every process with the same command and config. Either give the coordinator's address, the
+process count and this process's id (the flags of `dpal_jax/launch.py`: `--coordinator_address`,
+`--num_processes`, `--process_id`; or `JAX_COORDINATOR_ADDRESS` with the cluster's own variables), or
+pass `--distributed` on a cluster JAX detects by itself (SLURM, Open MPI, Cloud TPU, Kubernetes).
+Without any of these the run stays single-process and `initialize` does nothing. On CPU the cross-process collectives are gloo's
 (`jax_cpu_collectives_implementation`, the default in jax 0.10).
 """
 
@@ -23,16 +23,7 @@ import os
 
 import jax
 import numpy as np
-from absl import flags
 from jax.experimental import multihost_utils
-
-_COORDINATOR = flags.DEFINE_string(
-    'coordinator_address', None, 'host:port of process 0 for jax.distributed (multi-host runs).')
-_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Number of processes (multi-host runs).')
-_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process, 0 … num_processes − 1.')
-_AUTO = flags.DEFINE_bool('distributed', False,
-                          'Start jax.distributed with the cluster environment JAX detects '
-                          '(SLURM, Open MPI, Cloud TPU, Kubernetes).')
 
 SEED_WORDS = 4  # 128 bits of OS entropy, broadcast as uint32 words (JAX's default int width is 32)
 
@@ -62,12 +53,6 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
                                process_id=process_id)
   return runtime()
-
-
-def initialize_from_flags() -> Runtime:
-  """`initialize` with the values of `--coordinator_address`, `--num_processes`, `--process_id`,
-  `--distributed` (call it first in an absl `main`)."""
-  return initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, auto=_AUTO.value)
 
 
 def runtime() -> Runtime:

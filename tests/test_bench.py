@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 from dpal_jax import bench
 from configs.bench import mlp, resnet9_gn
 
@@ -19,11 +21,14 @@ def get_config():
   config.bench.steps = 2
   config.bench.warmup_steps = 1
   config.bench.query_batch_size = 32
+  config.bench.score_candidates = 3000
+  config.bench.score_batch_size = 512
   return config
 '''
-SCHEMA_FIELDS = {'schema', 'device', 'model', 'input_shape', 'batch_size', 'dp_examples_per_s',
+SCHEMA_FIELDS = {'schema', 'mode', 'device', 'model', 'input_shape', 'batch_size', 'dp_examples_per_s',
                  'nonprivate_examples_per_s', 'dp_over_nonprivate', 'compile_seconds',
-                 'query_examples_per_s', 'padding_fraction'}
+                 'compile_seconds_cached', 'dp_peak_memory_bytes', 'nonprivate_peak_memory_bytes',
+                 'dp_over_nonprivate_memory', 'query_examples_per_s', 'padding_fraction'}
 
 
 def test_bench_configs_are_the_design_benchmarks():
@@ -46,7 +51,11 @@ def test_json_output_follows_the_schema(tmp_path):
   assert out['model'] == 'mlp' and out['input_shape'] == [3, 3, 1] and out['batch_size'] == 16
   assert out['dp_examples_per_s'] > 0 and out['nonprivate_examples_per_s'] > 0
   assert abs(out['dp_over_nonprivate'] - out['dp_examples_per_s'] / out['nonprivate_examples_per_s']) < 1e-9
-  assert out['compile_seconds'] > 0 and 0 <= out['padding_fraction'] < 0.5
+  assert out['compile_seconds'] > 0 and out['compile_seconds_cached'] > 0
+  assert 0 <= out['padding_fraction'] < 0.5
+  assert out['dp_peak_memory_bytes'] > 0 and out['nonprivate_peak_memory_bytes'] > 0
+  assert abs(out['dp_over_nonprivate_memory'] - out['dp_peak_memory_bytes'] /
+             out['nonprivate_peak_memory_bytes']) < 1e-9
   assert out['grad_method'] == 'ghost'
   assert abs(out['dp_over_opacus_dp'] - out['dp_examples_per_s'] / 100) < 1e-9
 
@@ -58,3 +67,25 @@ def test_an_invalid_bench_config_exits_2_with_one_line(tmp_path):
                            '--config.bench.steps=0'], cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
   assert result.returncode == 2 and 'bench.steps' in result.stderr
+
+
+def test_score_mode_streams_synthetic_candidates_through_pool_scores(tmp_path):
+  config_file = tmp_path / 'tiny.py'
+  config_file.write_text(TINY)
+  result = subprocess.run([sys.executable, '-m', 'dpal_jax.bench', f'--config={config_file}', '--json',
+                           '--config.bench.mode=score'], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  out = json.loads(result.stdout)
+  assert (out['mode'], out['score_candidates'], out['query_strategy']) == ('score', 3000, 'entropy')
+  assert out['score_examples_per_s'] > 0 and out['scores_finite']
+  assert out['score_host_peak_rss_bytes'] >= out['host_peak_rss_before_bytes'] > 0
+
+
+def test_synthetic_rows_are_made_per_slice_and_repeatable():
+  rows = bench.SyntheticRows(10, (2, 3), seed=4)
+  assert len(rows) == 10 and rows.shape == (10, 2, 3) and rows.dtype == np.float32
+  assert rows[0:4].shape == (4, 2, 3) and rows[8:12].shape == (2, 2, 3)
+  np.testing.assert_array_equal(rows[0:4], rows[0:4])
+  assert not np.allclose(rows[0:2], rows[2:4])
+

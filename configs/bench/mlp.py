@@ -23,7 +23,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.bench.noise_multiplier = 1.0
   config.bench.steps = 10           # timed logical batches (the median is reported)
   config.bench.warmup_steps = 2
+  config.bench.mode = 'train'        # 'train': DP and non-private steps; 'score': pool scoring only
   config.bench.query_batch_size = 1024
+  config.bench.query_strategy = 'entropy'   # scored through al.strategies.pool_scores
+  config.bench.score_candidates = 1_000_000  # bench.mode = 'score': synthetic rows, made batch by batch
+  config.bench.score_batch_size = 4096
   config.bench.seed = 0
   config.bench.opacus_dp_examples_per_s = ml_collections.config_dict.placeholder(float)
   config.bench.goal_dp_over_opacus_dp = 10.0   # CPU goal, spec/environment.md

@@ -153,3 +153,16 @@ def test_rates_must_match_the_rows():
     trainer.train_phase(state, X, Y, sample_rates=np.ones(3), steps=1, noise_multiplier=1.0,
                         expected_batch_size=4.0, rng=np.random.default_rng(0),
                         key=jax.random.key(0), progress=False)
+
+
+def test_precompile_compiles_the_steps_and_reports_their_memory():
+  trainer = Trainer(MLP(num_classes=3, hidden=(4,)), optax.sgd(0.1), task='multiclass', clip_norm=1.0,
+                    physical_batch_size=8, pad_multiple=8)
+  state = trainer.init(jax.random.key(0), X)
+  assert trainer.peak_memory_bytes() == 0
+  trainer.precompile(state, X, Y, [8, 8])
+  assert trainer.compiles == 2 and trainer.peak_memory_bytes() > 0
+  trainer.train_phase(state, X, Y, sample_rates=np.full(12, 0.5), steps=2, noise_multiplier=1.0,
+                      expected_batch_size=6.0, rng=np.random.default_rng(0), key=jax.random.key(1),
+                      progress=False)
+  assert trainer.compiles == 2  # every chunk of ≤ 8 rows is one chunk of 8: nothing new to compile
