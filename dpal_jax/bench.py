@@ -25,16 +25,15 @@ import json
 import math
 import resource
 import statistics
-import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from dpal_jax import cli
 from dpal_jax import compile_cache, errors, models, optim, validate
 from dpal_jax.al import strategies
 from dpal_jax.dpsgd import sampler
@@ -239,11 +238,7 @@ def run(config) -> dict:
 
 def main(argv):
   del argv
-  try:
-    result = run(_CONFIG.value)
-  except errors.ConfigError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+  result = run(_CONFIG.value)
   if _JSON.value:
     print(json.dumps(result))
     return
@@ -254,4 +249,4 @@ def main(argv):
 
 if __name__ == '__main__':
   flags.mark_flag_as_required('config')
-  app.run(main)
+  cli.run(main)

@@ -2,26 +2,22 @@
 
   python -m dpal_jax.main --config=configs/default.py [--config.<field>=<value> …] [--workdir=DIR]
 
-Re-running the same command with the same --workdir resumes from the last checkpoint.
+Re-running the same command with the same --workdir resumes from the last checkpoint. Errors end with
+one line on stderr (`dpal_jax.cli`): exit 2 for a config error, 1 for missing data, a damaged
+checkpoint, an exhausted budget or an OS error.
 """
 
 import logging as py_logging
 import os
-import sys
 
-from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from dpal_jax import errors
+from dpal_jax import cli
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run folder (default: runs/<config file name>).')
-
-# Errors a user can fix from the message alone: one line on stderr, no traceback.
-USER_ERRORS = (errors.ConfigError, errors.DataError, errors.CheckpointError,
-               errors.BudgetExceededError, FloatingPointError)
 
 
 def default_workdir(config_path: str) -> str:
@@ -35,15 +31,13 @@ def _quiet_library_logs(record) -> bool:
 
 def main(argv):
   del argv
-  from dpal_jax import experiment  # pylint: disable=g-import-not-at-top  (after flags: faster --help)
+  # pylint: disable-next=g-import-not-at-top  (after flags: faster --help)
+  from dpal_jax import config_schema, experiment
   logging.set_verbosity(logging.INFO)
   py_logging.getLogger('absl').addFilter(_quiet_library_logs)
+  config_schema.check(_CONFIG.value)   # before the workdir exists
   workdir = _WORKDIR.value or default_workdir(flags.FLAGS['config'].config_filename)
-  try:
-    summary = experiment.run(_CONFIG.value, workdir)
-  except USER_ERRORS as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2 if isinstance(e, errors.ConfigError) else 1)
+  summary = experiment.run(_CONFIG.value, workdir)
   print(f"final test {summary['metric']}: {summary['final_test_metric']:.4f}; "
         f"ε per cohort: {', '.join(f'{e:.3f}' for e in summary['epsilon_per_cohort'])} "
         f"(target {summary['target_epsilon']}, δ={summary['delta']}); results in {workdir}")
@@ -51,4 +45,4 @@ def main(argv):
 
 if __name__ == '__main__':
   flags.mark_flag_as_required('config')
-  app.run(main)
+  cli.run(main)

@@ -1,17 +1,18 @@
 """`python -m dpal_jax.plan --config=configs/<x>.py [--config.<field>=<value> …] [--json]`
 
 Prints the privacy plan of a config (no data, no training): a readable table, or with --json exactly
-plan.json. An infeasible config ends with one message on stderr and exit code 2, nothing written.
+plan.json. An invalid or infeasible config ends with one line on stderr and exit code 2 (`dpal_jax.cli`),
+nothing written.
 """
 
 import math
-import sys
 
 from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from dpal_jax.errors import ConfigError
+from dpal_jax import cli
+from dpal_jax import config_schema
 from dpal_jax.privacy.plan import Plan
 from dpal_jax.privacy.planner import make_plan
 
@@ -61,15 +62,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   if _CONFIG.value is None:
-    print('--config is required, e.g. --config=configs/default.py', file=sys.stderr)
-    sys.exit(2)
-  try:
-    plan = make_plan(_CONFIG.value)
-  except ConfigError as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(2)
+    cli.fail('--config is required, e.g. --config=configs/default.py', cli.USAGE_EXIT)
+  config_schema.check(_CONFIG.value)
+  plan = make_plan(_CONFIG.value)
   print(plan.to_json(indent=1) if _JSON.value else format_plan(plan))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

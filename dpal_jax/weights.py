@@ -2,15 +2,14 @@
 
 Prints {"format", "variant", "leaves", "params"} after validating every leaf's name and shape against
 the model (the file is read with a restricted unpickler, so nothing in it is executed). Exits with
-status 2 and one line on stderr when the file is not a valid checkpoint.
+status 1 and one line on stderr when the file is not a valid checkpoint (`dpal_jax.cli`).
 """
 
 import json
-import sys
 
 from absl import app, flags
 
-from dpal_jax.errors import CheckpointError
+from dpal_jax import cli
 
 _JSON = flags.DEFINE_bool('json', False, 'Print the summary as one JSON object.')
 
@@ -19,11 +18,7 @@ def main(argv: list[str]) -> None:
   if len(argv) != 3 or argv[1] != 'inspect':
     raise app.UsageError('usage: python -m dpal_jax.weights inspect PATH [--json]')
   from dpal_jax.models import nfnet_weights  # after flag parsing: importing jax is slow
-  try:
-    summary = nfnet_weights.inspect(argv[2])
-  except CheckpointError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
+  summary = nfnet_weights.inspect(argv[2])
   if _JSON.value:
     print(json.dumps(summary))
   else:
@@ -32,4 +27,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)
