@@ -1,15 +1,11 @@
 """The error exit every entry point shares: `cli.run(main)` in place of `absl.app.run(main)`.
 
-A user error ends the process with exactly one line `error: …` on stderr, no traceback:
-
-| error                                                          | exit |
-|----------------------------------------------------------------|------|
-| ConfigError; a bad flag or `--config.<field>` override          | 2    |
-| DataError, CheckpointError, BudgetExceededError, FloatingPointError | 1 |
-| OSError (permission denied, no space left, not a directory, …)  | 1: the path and the reason |
-
-An unknown override (`--config.privacy.epsilonn=3`) names the field and the closest known one; a value
-that does not parse names the field and its type. Any other exception is a bug and keeps its traceback.
+A user error ends the process with one line `error: …` on stderr and no traceback:
+- exit 2: ConfigError, and a bad flag or `--config.<field>` override (an unknown field names the
+  closest known one; a value that does not parse names the field and its type);
+- exit 1: DataError, CheckpointError, BudgetExceededError, FloatingPointError, and OSError (permission
+  denied, no space left, not a directory, …) written as 'path: reason'.
+Any other exception is a bug and keeps its traceback.
 """
 
 import functools
@@ -83,7 +79,8 @@ def _flag_error(argv: list[str], error: Exception) -> str:
     return error_line(error)
   from dpal_jax import config_schema  # pylint: disable=g-import-not-at-top  (imports jax; only on error)
   fields = config_schema.leaves(config)
-  overrides = [arg.split('=', 1)[0].split('.', 1)[1] for arg in argv[1:] if arg.startswith(_CONFIG_PREFIXES)]
+  overrides = [arg.split('=', 1)[0].split('.', 1)[1] for arg in argv[1:]
+               if arg.startswith(_CONFIG_PREFIXES)]
   for path in overrides:
     if path not in fields and not any(f.startswith(path + '.') for f in fields):
       return str(config_schema.unknown_field(path, fields))
