@@ -9,6 +9,7 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
+  config.loop = 'dpal'                # the algorithm: 'dpal' | 'random_baseline' (dpal_jax.loops)
   config.seed = ml_collections.config_dict.placeholder(int)  # None: OS entropy for all noise
 
   config.dataset = ml_collections.ConfigDict()

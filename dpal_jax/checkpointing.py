@@ -1,19 +1,28 @@
-"""One orbax checkpoint step per stage of the loop: parameters and the privacy ledger are saved together.
+"""One orbax checkpoint step per stage of a loop: the train state and the run's JSON metadata together.
 
-Stages count the loop's releases: stage 2k+1 = phase k trained, stage 2k+2 = query k+1 done. Saving the
-ledger, the pool and the RNG states in the same step as the parameters they go with means a resumed run
-never forgets a spend (a crash inside a phase releases nothing: its parameters and metrics were not
-written, so redoing the phase spends only what the ledger then records).
+The checkpoint is the run's commit point and its one authority: the resolved config, the plan, the
+ledger, the pool, the metrics history (and, for a seeded run only, the RNG states) are saved in the same
+step as the parameters they belong to. `checkpoints/` is owner-only (it may hold RNG states and a result
+that is not yet released) and is created by the first save, so a run that fails before its first commit
+leaves no empty folder behind.
 """
 
+import contextlib
 import dataclasses
+import errno
+import logging as py_logging
 import os
+import re
+import sys
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 
+from dpal_jax import workdir as workdir_lib
 from dpal_jax.errors import CheckpointError
+
+FOLDER = 'checkpoints'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,45 +36,112 @@ class Checkpointer:
   """Saves and restores (train state, JSON metadata) pairs under `workdir/checkpoints`."""
 
   def __init__(self, workdir: str, max_to_keep: int = 2):
-    self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
-    self._manager = ocp.CheckpointManager(
+    self.directory = os.path.join(os.path.abspath(workdir), FOLDER)
+    self._max_to_keep = max_to_keep
+    self._manager = self._open() if os.path.isdir(self.directory) else None
+
+  def _open(self) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False))
+            max_to_keep=self._max_to_keep, create=True, enable_async_checkpointing=False))
 
   def latest_stage(self) -> int | None:
-    return self._manager.latest_step()
+    return None if self._manager is None else self._manager.latest_step()
 
   def save(self, stage: int, state: Any, meta: dict) -> None:
-    self._manager.save(
-        stage,
-        args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-        force=True)
-    self._manager.wait_until_finished()
+    """Commits `stage`; raises OSError (disk full, permissions) or CheckpointError, nothing half-written."""
+    if self._manager is None:
+      os.makedirs(self.directory, mode=workdir_lib.SECRET_DIR_MODE, exist_ok=True)
+      workdir_lib.make_secret(self.directory)
+      self._manager = self._open()
+    try:
+      with _orbax_errors_silenced():
+        self._manager.save(
+            stage,
+            args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+            force=True)
+        self._manager.wait_until_finished()
+    except Exception as e:  # orbax wraps OS errors in its own types; a user needs the OS reason
+      code = _os_error_code(e)
+      if code is not None:
+        raise OSError(code, f'cannot write checkpoint {stage} in {self.directory}: '
+                      f'{os.strerror(code)}') from e
+      raise CheckpointError(f'cannot write checkpoint {stage} in {self.directory} '
+                            f'({type(e).__name__}: {str(e)[:200]})') from e
+    workdir_lib.make_secret(self.directory)
 
   def restore(self, fresh_state: Any) -> Restored | None:
     """The latest checkpoint, shaped like `fresh_state`; None when there is none.
 
     Raises CheckpointError naming the folder when the files are unreadable or do not fit the model.
     """
-    stage = self._manager.latest_step()
+    stage = self.latest_stage()
     if stage is None:
       return None
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, fresh_state)
+    where = os.path.join(self.directory, str(stage))
     try:
       restored = self._manager.restore(
           stage,
           args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
     except Exception as e:  # orbax raises many types for damaged files; all mean the same to a user
       raise CheckpointError(
-          f'checkpoint {os.path.join(self.directory, str(stage))} cannot be restored '
-          f'({type(e).__name__}: {str(e)[:300]}); delete that folder to resume from the one before, '
-          'or use a new --workdir') from e
+          f'checkpoint {where} cannot be restored ({type(e).__name__}: {str(e)[:200]}); nothing was '
+          'changed. Restore the folder from a backup or start a new run with a new --workdir') from e
     if restored.meta is None or restored.state is None:
-      raise CheckpointError(
-          f'checkpoint {os.path.join(self.directory, str(stage))} is incomplete; delete it or use a '
-          'new --workdir')
+      raise CheckpointError(f'checkpoint {where} is incomplete; nothing was changed. Restore it from a '
+                            'backup or start a new run with a new --workdir')
     return Restored(stage=stage, state=restored.state, meta=dict(restored.meta))
 
   def close(self) -> None:
-    self._manager.close()
+    if self._manager is not None:
+      self._manager.close()
+      self._manager = None
+
+
+def _os_error_code(error: BaseException) -> int | None:
+  """The OS error number behind `error` (an OSError in its causes, or tensorstore's os_error_code)."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno is not None:
+      return error.errno
+    match = re.search(r"os_error_code='?(\d+)", str(error))
+    if match and int(match.group(1)) in errno.errorcode:
+      return int(match.group(1))
+    error = error.__cause__ or error.__context__
+  return None
+
+
+class _DropOrbaxErrors(py_logging.Filter):
+  def filter(self, record) -> bool:
+    return not (record.levelno >= py_logging.ERROR and '/orbax/' in record.pathname)
+
+
+@contextlib.contextmanager
+def _orbax_errors_silenced():
+  """While saving: orbax's own error logs (with tracebacks) are dropped, since a failed save is
+  reported once, as one line, by `save`; and after a failed save the "Event loop is closed" errors of
+  orbax's abandoned background writers are not printed."""
+  absl_logger = py_logging.getLogger('absl')
+  drop = _DropOrbaxErrors()
+  absl_logger.addFilter(drop)
+  excepthook = sys.excepthook
+  sys.excepthook = _ignore_closed_event_loop(excepthook)
+  try:
+    yield
+  except BaseException:
+    sys.unraisablehook = lambda unraisable: None  # the writers' coroutines, collected at exit
+    raise
+  else:
+    sys.excepthook = excepthook
+  finally:
+    absl_logger.removeFilter(drop)
+
+
+def _ignore_closed_event_loop(hook):
+  def excepthook(kind, value, traceback):
+    if not (kind is RuntimeError and str(value) == 'Event loop is closed'):
+      hook(kind, value, traceback)
+  return excepthook

@@ -1,8 +1,12 @@
 """Random streams of a run: one NumPy Generator (sampling, query noise) and one JAX key (DP noise, dropout).
 
-With `config.seed = None` both are seeded from OS entropy, so the DP noise cannot be reproduced by anyone
-who knows the config; with a fixed seed the run (and its noise) is reproducible, which the log says.
-Both states are saved in every checkpoint so that a resumed run continues the same streams.
+With `config.seed = None` both are seeded from OS entropy and their states are never written anywhere: a
+resumed run draws fresh entropy. That is sound because a stage's result is released only after the
+checkpoint that commits it; a stage interrupted before its commit released nothing, so redoing it with
+new noise gives one released result per stage, each with its own fresh noise, exactly as accounted.
+With a fixed seed the run (and its noise) is reproducible by anyone who knows the seed, which the log
+says: the states are then saved in every checkpoint so that a resumed run continues the same streams
+(they reveal nothing the seed does not).
 """
 
 import dataclasses
@@ -29,13 +33,19 @@ class RunRandomness:
     self.key, sub = jax.random.split(self.key)
     return sub
 
-  def to_json(self) -> dict:
+  def to_json(self) -> dict | None:
+    """The states to checkpoint: None for an unseeded run (its noise must stay secret)."""
+    if not self.reproducible:
+      return None
     return {'rng': self.rng.bit_generator.state,
             'key': np.asarray(jax.random.key_data(self.key)).tolist(),
             'reproducible': self.reproducible}
 
   @classmethod
-  def from_json(cls, d: dict) -> 'RunRandomness':
+  def from_json(cls, d: dict | None) -> 'RunRandomness':
+    """The saved streams of a seeded run; fresh OS entropy when `d` is None (an unseeded run)."""
+    if d is None:
+      return cls.create(None)
     bit_generator = np.random.PCG64()
     bit_generator.state = d['rng']
     return cls(rng=np.random.Generator(bit_generator),

@@ -19,6 +19,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
+from dpal_jax import validate
 from dpal_jax.dpsgd import clipped_grad, conv_norms, ghost_norm, losses, noise, sampler, sharding
 from dpal_jax.dpsgd.train_state import TrainState
 from dpal_jax.errors import ConfigError
@@ -42,9 +43,7 @@ class Trainer:
       raise ConfigError(f'train.clip_norm ({clip_norm}) must be positive (math.inf disables clipping)')
     if physical_batch_size < 1:
       raise ConfigError(f'train.physical_batch_size ({physical_batch_size}) must be at least 1')
-    if grad_method not in GRAD_METHODS:
-      raise ConfigError(f'train.grad_method {grad_method!r} is unknown; choose one of: '
-                        f'{", ".join(GRAD_METHODS)}')
+    validate.choice('train.grad_method', grad_method, GRAD_METHODS)
     self.model = model
     self.optimizer = optimizer
     self.loss_fn = losses.per_example_loss(task)
@@ -229,14 +228,15 @@ class Trainer:
     def check(item):
       step, loss_sum, finite = item
       if not bool(finite):
+        # The loss sum is computed from private data without noise: it is never shown.
         raise FloatingPointError(
-            f'{where}, step {step + 1}/{steps}: non-finite loss or parameters (loss sum '
-            f'{float(loss_sum)}); lower train.learning_rate or train.clip_norm, or check the data '
-            'for NaN/inf')
+            f'{where}, step {step + 1}/{steps}: non-finite loss or parameters; lower '
+            'train.learning_rate or train.clip_norm, or check the data for NaN/inf')
       return float(loss_sum)
 
+    # Steps done only: the rate and times of a step depend on the realised (private) batch sizes.
     for step in tqdm(range(steps), desc=f'{where} ({"DP" if private else "non-private"})',
-                     disable=not progress, leave=False):
+                     disable=not progress, leave=False, bar_format='{desc}: {n_fmt}/{total_fmt}'):
       batch = draw.draw()
       state, loss_sum, finite = self.logical_step(
           state, x, y, batch, key=jax.random.fold_in(key, step), noise_multiplier=noise_multiplier,

@@ -65,7 +65,7 @@ def test_unprepared_dataset_names_the_fix(tmp_path):
 def test_snli_config_runs_on_mock_data(tmp_path):
   """configs/snli_entropy.py end to end on mock SNLI, shrunk to seconds of training."""
   from configs import snli_entropy
-  from dpal_jax import experiment
+  from dpal_jax import loops
   config = snli_entropy.get_config()
   config.model.name = 'text_transformer'
   config.train.epochs = 1
@@ -73,6 +73,6 @@ def test_snli_config_runs_on_mock_data(tmp_path):
   config.al.initial_size, config.al.query_sizes, config.al.labeling_budget = 48, (16,), 64
   config.al.query_batch_size = 64
   with tfds.testing.mock_data(num_examples=96):
-    summary = experiment.run(config, str(tmp_path / 'run'))
+    summary = loops.run(config, str(tmp_path / 'run'))
   assert summary['dataset'] == 'snli' and summary['metric'] == 'accuracy'
   assert len(summary['phases']) == 2 and 0.0 <= summary['final_test_metric'] <= 1.0

@@ -1,4 +1,4 @@
-"""End-to-end runs of the experiment loop on the tiny digits config: results, ledger, resume, refusals."""
+"""End-to-end runs of the DP-AL loop on the tiny digits config: results, ledger, resume, refusals."""
 
 import json
 import os
@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from dpal_jax import errors
-from dpal_jax import experiment
+from dpal_jax import loops
 from tests.configs import tiny
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _main(workdir, *overrides, timeout=600):
@@ -45,7 +45,11 @@ def finished_run(tmp_path_factory):
 def _recomputed_epsilons(ledger: dict) -> list[float]:
   """Every cohort's ε from the raw ledger events, with a fresh dp-accounting RDP accountant."""
   out = []
-  for cohort in range(ledger['num_cohorts']):
+  assert ledger['schema'] == 'dpal_jax.ledger/1' and ledger['unit'] == 'cohort' and not ledger['prior']
+  for cohort, labeled_at in enumerate(ledger['labeled_at']):
+    if labeled_at is None:  # the never-labeled examples, not a cohort
+      continue
+    assert labeled_at == cohort  # cohort c is labeled before phase c
     accountant = dp_accounting.rdp.RdpAccountant()
     for phase in ledger['phases']:
       if phase['phase'] >= cohort and phase['sample_rates'][cohort] > 0:
@@ -101,8 +105,12 @@ def test_resume_after_sigkill_gives_the_uninterrupted_result(finished_run, tmp_p
   code, _, err = _finish(process)
   assert code == -signal.SIGKILL, f'the run ended before it could be killed: {err[-1000:]}'
   assert not os.path.exists(os.path.join(workdir, 'summary.json'))
+  with open(os.path.join(phase_one_done, 'meta', 'metadata')) as f:
+    assert len(json.loads(json.load(f)['ledger'])['phases']) == 2  # committed with what it paid
   with open(os.path.join(workdir, 'ledger.json')) as f:
-    assert len(json.load(f)['phases']) >= 2  # both finished phases were paid for before the kill
+    paid = len(json.load(f)['phases'])
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    assert paid >= len(f.read().splitlines())  # ledger.json covers every published result
 
   code, _, err = _finish(_main(workdir))
   assert code == 0, err[-2000:]
@@ -125,7 +133,7 @@ def test_resume_after_sigkill_gives_the_uninterrupted_result(finished_run, tmp_p
 def test_rerunning_a_finished_run_changes_nothing(finished_run):
   with open(os.path.join(finished_run, 'ledger.json')) as f:
     before = f.read()
-  summary = experiment.run(tiny.get_config(), finished_run)
+  summary = loops.run(tiny.get_config(), finished_run)
   with open(os.path.join(finished_run, 'ledger.json')) as f:
     assert f.read() == before
   assert len(summary['phases']) == 3
@@ -147,7 +155,7 @@ def test_bad_config_is_refused_before_anything_is_written(tmp_path, field, value
     config[section][name] = value
   workdir = tmp_path / 'run'
   with pytest.raises(error) as info:
-    experiment.run(config, str(workdir))
+    loops.run(config, str(workdir))
   assert field in str(info.value) or field.split('.')[-1] in str(info.value)
   assert not workdir.exists()
 
@@ -157,7 +165,7 @@ def test_missing_dataset_files_name_the_path(tmp_path):
   config.dataset.name = 'bloodmnist'
   config.dataset.data_dir = str(tmp_path / 'nothing_here')
   with pytest.raises(errors.DataError, match='nothing_here'):
-    experiment.run(config, str(tmp_path / 'run'))
+    loops.run(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run').exists()
 
 
@@ -165,7 +173,7 @@ def test_resuming_with_another_config_is_refused(finished_run):
   config = tiny.get_config()
   config.train.learning_rate = 0.5
   with pytest.raises(errors.ConfigError, match='train.learning_rate'):
-    experiment.run(config, finished_run)
+    loops.run(config, finished_run)
 
 
 def test_corrupted_checkpoint_is_a_clear_error(tmp_path):
@@ -173,14 +181,14 @@ def test_corrupted_checkpoint_is_a_clear_error(tmp_path):
   config = tiny.get_config()
   config.al.query_sizes = (100,)
   config.al.labeling_budget = 400
-  experiment.run(config, str(workdir))
+  loops.run(config, str(workdir))
   latest = max(int(d) for d in os.listdir(workdir / 'checkpoints') if d.isdigit())
   for root, _, files in os.walk(workdir / 'checkpoints' / str(latest) / 'state'):
     for name in files:
       with open(os.path.join(root, name), 'wb') as f:
         f.write(b'\x00garbage')
   with pytest.raises(errors.CheckpointError, match=str(latest)):
-    experiment.run(config, str(workdir))
+    loops.run(config, str(workdir))
 
 
 def test_main_reports_user_errors_in_one_line(tmp_path):
@@ -203,7 +211,7 @@ def test_multilabel_run_reports_mean_auc(tmp_path):
   config.dataset.name = 'synthetic_multilabel'
   config.dataset.test_size = 128  # of 512 examples: a pool of 384
   config.al.initial_size, config.al.query_sizes, config.al.labeling_budget = 200, (100,), 300
-  summary = experiment.run(config, str(tmp_path / 'run'))
+  summary = loops.run(config, str(tmp_path / 'run'))
   assert summary['metric'] == 'mean_auc'
   assert 0.5 < summary['final_test_metric'] <= 1.0  # learnable blobs: better than chance
   assert max(summary['epsilon_per_cohort']) <= config.privacy.epsilon
@@ -214,7 +222,7 @@ def test_demo_config_reaches_its_accuracy_within_budget(tmp_path):
   """The README's demo (configs/default.py, OS-entropy noise): accuracy ≥ 0.80, every cohort ε ≤ 8."""
   from configs import default  # pylint: disable=g-import-not-at-top
   config = default.get_config()
-  summary = experiment.run(config, str(tmp_path / 'demo'))
+  summary = loops.run(config, str(tmp_path / 'demo'))
   assert summary['final_test_metric'] >= 0.80
   with open(tmp_path / 'demo' / 'ledger.json') as f:
     recomputed = _recomputed_epsilons(json.load(f))

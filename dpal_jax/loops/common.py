@@ -1,0 +1,37 @@
+"""Parts every loop builds from its config: the dataset, the DP-SGD trainer, the checked privacy plan."""
+
+from dpal_jax import data
+from dpal_jax import models
+from dpal_jax import optim
+from dpal_jax.dpsgd.trainer import Trainer
+from dpal_jax.errors import ConfigError
+from dpal_jax.privacy import planner
+from dpal_jax.privacy.modes import ORIGINAL_MODES
+from dpal_jax.privacy.plan import Plan
+
+
+def load_dataset(config):
+  """The dataset of `config.dataset`."""
+  size = {'size': config.dataset.image_size} if config.dataset.get('image_size') else {}
+  return data.load(config.dataset.name, data_dir=config.dataset.data_dir,
+                   test_size=config.dataset.test_size, seed=0, **size)
+
+
+def make_trainer(config, dataset) -> Trainer:
+  """The DP-SGD trainer of `config.model` and `config.train` for `dataset`."""
+  model = models.get(config.model.name, num_classes=dataset.num_classes, dropout=config.model.dropout)
+  return Trainer(model, optim.get(config.train.optimizer, config.train.learning_rate),
+                 task=dataset.task, clip_norm=config.train.clip_norm,
+                 physical_batch_size=config.train.physical_batch_size,
+                 grad_method=config.train.grad_method)
+
+
+def checked_plan(config, pool_size: int) -> Plan:
+  """The plan, refused when a cohort would end above ε in a mode that promises not to."""
+  plan = planner.make_plan(config, pool_size=pool_size)
+  if plan.privacy_enabled and plan.mode not in ORIGINAL_MODES and plan.exceeds_target():
+    worst = max(*plan.epsilon_per_cohort, plan.epsilon_unlabeled)
+    raise ConfigError(
+        f'privacy.mode {plan.mode!r} planned ε={worst:.4f} above privacy.epsilon '
+        f'({plan.target_epsilon}); lower train.epochs or raise privacy.epsilon')
+  return plan

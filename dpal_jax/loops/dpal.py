@@ -1,0 +1,138 @@
+"""DP active learning (`loop = 'dpal'`): plan → (train → evaluate → query)* → summary.
+
+Stages: stage 2k+1 trains phase k on the labeled pool (DP-SGD at the plan's per-cohort rates and σ) and
+evaluates it; stage 2k+2 runs query k+1 (private top-k of the strategy's scores) and labels its picks as
+cohort k+1. Each stage pays for itself in the ledger before it spends (`Ledger.check_*` raises
+BudgetExceededError first) and is released by the protocol only after its checkpoint is committed.
+"""
+
+import hashlib
+import math
+
+import jax
+import numpy as np
+
+from dpal_jax import evaluation
+from dpal_jax import models
+from dpal_jax.al import strategies
+from dpal_jax.data.pool import Pool
+from dpal_jax.errors import CheckpointError
+from dpal_jax.loops import common
+from dpal_jax.loops import protocol
+from dpal_jax.loops.state import RunState
+from dpal_jax.privacy.ledger import Ledger
+
+
+class Loop(protocol.Loop):
+  """The DP-AL loop of the paper, with per-cohort accounting of training and queries."""
+
+  def __init__(self, config):
+    self.config = config
+    self.dataset = common.load_dataset(config)
+    self.plan = common.checked_plan(config, pool_size=len(self.dataset.x_train))
+    self.num_stages = 2 * len(self.plan.phases) - 1
+    self.trainer = common.make_trainer(config, self.dataset)
+    self.strategy = strategies.get(config.al.strategy)
+    strategies.check_selection(self.strategy, private=self.plan.private_queries)
+
+  # Protocol.
+
+  def start(self, randomness) -> RunState:
+    init_key = randomness.next_key()
+    train = self.trainer.init(init_key, self.dataset.x_train[:1], params=models.pretrained_params(
+        self.config.model, self.dataset.num_classes, init_key))
+    pool = Pool.initial(len(self.dataset.x_train), self.config.al.initial_size, randomness.rng)
+    return RunState(stage=0, train=train, pool=pool, ledger=Ledger.from_plan(self.plan),
+                    randomness=randomness)
+
+  def template(self):
+    # Shapes only: the pretrained file is not read again and no run randomness is used.
+    return self.trainer.init(jax.random.PRNGKey(0), self.dataset.x_train[:1])
+
+  def check_restored(self, state: RunState) -> None:
+    phases, queries = (state.stage + 1) // 2, state.stage // 2
+    ledger = state.ledger.to_dict()
+    if (len(ledger['phases']), len(ledger['queries'])) != (phases, queries if self.plan.private_queries
+                                                           else 0):
+      raise CheckpointError(
+          f'checkpoint {state.stage} holds a ledger of {len(ledger["phases"])} phases and '
+          f'{len(ledger["queries"])} queries, which does not fit its stage; nothing was changed. Start '
+          'a new run with a new --workdir')
+    if state.pool is None or state.pool.num_cohorts != queries + 1 or len(state.history) != phases:
+      raise CheckpointError(f'checkpoint {state.stage} holds a pool or history that does not fit its '
+                            'stage; nothing was changed. Start a new run with a new --workdir')
+
+  def run_stage(self, state: RunState, stage: int):
+    if stage % 2:
+      return self._train_and_evaluate(state, phase=(stage - 1) // 2)
+    return self._query(state, phase=stage // 2)
+
+  # Stages.
+
+  def _query(self, state: RunState, phase: int):
+    """Selects and labels the `phase`-th query batch, paying its privacy cost in the ledger first."""
+    config, dataset, pool = self.config, self.dataset, state.pool
+    query = self.plan.queries[phase - 1] if self.plan.private_queries else None
+    if query is not None:
+      state.ledger.check_query(query)
+    unlabeled = pool.unlabeled()
+    chosen = strategies.query(
+        self.strategy, model=self.trainer.model, params=state.train.params,
+        x_unlabeled=dataset.x_train[unlabeled], x_labeled=dataset.x_train[pool.labeled],
+        k=config.al.query_sizes[phase - 1], task=dataset.task, query=query, rng=state.randomness.rng,
+        key=state.randomness.next_key(), batch_size=config.al.query_batch_size,
+        mc_samples=config.al.mc_samples, mc_dropout=config.al.mc_dropout)
+    if query is not None:
+      state.ledger.record_query(query)
+    picked = unlabeled[chosen]
+    digest = hashlib.sha256(np.asarray(picked, np.int64).tobytes()).hexdigest()[:12]
+    log = (f'Query {phase}: labeled {len(picked)} examples ({self.strategy.name}), selection {digest}.')
+    return state.replace(pool=pool.label(picked)), protocol.Release(log)
+
+  def _train_and_evaluate(self, state: RunState, phase: int):
+    """Trains phase `phase` of the plan on the labeled pool, records its spend, evaluates on the test set.
+
+    Of the phase only DP outputs are released: the parameters and what is computed from them on the
+    test set. The training loss, the realised Poisson batch sizes, compile counts and the phase's time
+    depend on private data without noise, so they never reach the log or the workdir."""
+    config, dataset, pool, spec = self.config, self.dataset, state.pool, self.plan.phases[phase]
+    state.ledger.check_phase(phase, spec.sample_rates, spec.noise_multiplier, spec.steps)
+    train, _ = self.trainer.train_phase(
+        state.train, dataset.x_train[pool.labeled], dataset.y_train[pool.labeled],
+        sample_rates=pool.sample_rates(spec.sample_rates), steps=spec.steps,
+        noise_multiplier=spec.noise_multiplier, expected_batch_size=self.plan.expected_batch(phase),
+        rng=state.randomness.rng, key=state.randomness.next_key(), private=config.privacy.enabled,
+        phase=phase)
+    state.ledger.record_phase(phase, spec.sample_rates, spec.noise_multiplier, spec.steps)
+    metric_name, value = evaluation.evaluate(self.trainer.model, train.params, dataset,
+                                             batch_size=config.train.eval_batch_size)
+    epsilons = state.ledger.epsilon_per_cohort()
+    row = {'phase': phase, 'num_labeled': int(len(pool.labeled)), 'steps': spec.steps,
+           'noise_multiplier': spec.noise_multiplier, metric_name: value, 'test_metric': value,
+           'epsilon_per_cohort': epsilons, 'epsilon_spent_max': max(epsilons)}
+    log = (f'Phase {phase}: {row["num_labeled"]} labeled, {spec.steps} steps, test {metric_name} '
+           f'{value:.4f}, max ε {row["epsilon_spent_max"]:.3f}.')
+    return state.replace(train=train, history=state.history + (row,)), protocol.Release(log, row)
+
+  def summary(self, state: RunState) -> dict:
+    history, ledger, plan = state.history, state.ledger, self.plan
+    private_selection = bool(plan.private_queries) or self.strategy.name == 'random'
+    return {
+        'schema': 'dpal_jax.summary/1',
+        'dataset': self.config.dataset.name,
+        'metric': evaluation.metric_name(self.dataset.task),
+        'phases': [{'phase': row['phase'], 'num_labeled': row['num_labeled'],
+                    'test_metric': row['test_metric'], 'epsilon_spent_max': row['epsilon_spent_max']}
+                   for row in history],
+        'final_test_metric': history[-1]['test_metric'],
+        'epsilon_per_cohort': ledger.epsilon_per_cohort(),
+        'epsilon_unlabeled': (ledger.epsilon_unlabeled() if private_selection and plan.privacy_enabled
+                              else math.inf),
+        'target_epsilon': plan.target_epsilon,
+        'delta': plan.delta,
+        'mode': plan.mode,
+        'strategy': self.strategy.name,
+        'private_training': bool(self.config.privacy.enabled),
+        'private_selection': private_selection,
+        'wall_seconds': state.wall,
+    }
