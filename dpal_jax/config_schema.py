@@ -3,8 +3,8 @@
 A config is a tree of ConfigDicts whose leaves are fields, each declared with its default in
 `configs/default.py`. `check` runs before any data is read or any file is written, and raises a one-line
 ConfigError naming the field and the fix when
-1. a leaf is not a known field: not in FIELDS, nor among the fields of the config's loop (LOOP_FIELDS);
-   the message names the closest known field;
+1. a leaf is not a known field: not in FIELDS, nor among the fields of the config's loop (the
+   `CONFIG_FIELDS` of its class in `loops.LOOPS`); the message names the closest known field;
 2. a field fails its own check: its type, NaN or ±∞, its range, a registry's names;
 3. two fields disagree: `model.checkpoint` for a model that takes none, a `dataset` option that the
    loader of `dataset.name` does not take.
@@ -34,11 +34,15 @@ from dpal_jax.privacy import planner
 Check = Callable[[str, Any], Any]   # (dotted field, value) -> the value; raises ConfigError
 DEFAULT_LOOP = 'dpal'
 
-# The fields only one loop reads: loop name -> 'module:attribute' of its {field: Check} table (imported
-# on first use), or None when the loop reads only FIELDS. A new loop is one entry here.
-LOOP_FIELDS: dict[str, str | None] = {
-    'dpal': None,
-}
+
+def _loops() -> dict:
+  """`loops.LOOPS`, imported on first use (the loops import this module)."""
+  from dpal_jax import loops  # pylint: disable=g-import-not-at-top
+  return loops.LOOPS
+
+
+def _loop_name(field: str, value: Any) -> str:
+  return validate.choice(field, value, _loops())
 
 
 def _choice(names) -> Check:
@@ -61,7 +65,7 @@ _RATE = functools.partial(validate.number, lo=0, hi=1, hi_open=True)   # dropout
 
 # Every field of configs/default.py (a test keeps the two in step).
 FIELDS: dict[str, Check] = {
-    'loop': _choice(LOOP_FIELDS),
+    'loop': _loop_name,
     'seed': _optional(validate.integer, lo=0, hint='None (the default) draws all noise from OS entropy'),
     'dataset.name': _choice(data.DATASETS),
     'dataset.data_dir': _optional(validate.text),
@@ -98,11 +102,9 @@ FIELDS: dict[str, Check] = {
 
 
 def known_fields(loop: str = DEFAULT_LOOP) -> dict[str, Check]:
-  """FIELDS and the fields only `loop` reads."""
-  validate.choice('loop', loop, LOOP_FIELDS)
-  if LOOP_FIELDS[loop] is None:
-    return dict(FIELDS)
-  return FIELDS | registry.resolve(LOOP_FIELDS, loop, 'loop')
+  """FIELDS and the fields only `loop` reads: its Loop class's `CONFIG_FIELDS` ({field: Check}), if any."""
+  loop_class = registry.resolve(_loops(), loop, 'loop')
+  return FIELDS | dict(getattr(loop_class, 'CONFIG_FIELDS', {}))
 
 
 def leaves(config: ml_collections.ConfigDict, prefix: str = '') -> dict[str, Any]:

@@ -45,7 +45,7 @@ def test_number_always_refuses_nan_and_booleans(bounds, lo_open, hi_open, allow_
 @given(st.floats(allow_nan=False), st.floats(-10, 10), st.floats(0, 10), st.booleans(), st.booleans())
 def test_number_accepts_exactly_the_interval(x, lo, width, lo_open, hi_open):
   hi = lo + width
-  inside = (lo < x < hi or x == lo and not lo_open or x == hi and not hi_open)
+  inside = (x > lo or x == lo and not lo_open) and (x < hi or x == hi and not hi_open)
   if inside:
     assert validate.number('f', x, lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open) == x
   else:
