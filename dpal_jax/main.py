@@ -32,12 +32,12 @@ def _quiet_library_logs(record) -> bool:
 def main(argv):
   del argv
   # pylint: disable-next=g-import-not-at-top  (after flags: faster --help)
-  from dpal_jax import config_schema, experiment
+  from dpal_jax import config_schema, loops
   logging.set_verbosity(logging.INFO)
   py_logging.getLogger('absl').addFilter(_quiet_library_logs)
   config_schema.check(_CONFIG.value)   # before the workdir exists
   workdir = _WORKDIR.value or default_workdir(flags.FLAGS['config'].config_filename)
-  summary = experiment.run(_CONFIG.value, workdir)
+  summary = loops.run(_CONFIG.value, workdir)
   print(f"final test {summary['metric']}: {summary['final_test_metric']:.4f}; "
         f"ε per cohort: {', '.join(f'{e:.3f}' for e in summary['epsilon_per_cohort'])} "
         f"(target {summary['target_epsilon']}, δ={summary['delta']}); results in {workdir}")

@@ -7,6 +7,7 @@ without writing anything; `protocol.execute` does the rest (lock, resume, commit
 algorithm is one module here plus one line in LOOPS.
 """
 
+from dpal_jax import config_schema
 from dpal_jax import registry
 from dpal_jax.loops import protocol
 
@@ -17,6 +18,10 @@ LOOPS = {
 
 
 def run(config, workdir: str) -> dict:
-  """Runs (or resumes) the loop `config.loop` of `config` in `workdir`; returns the summary dict."""
+  """Runs (or resumes) the loop `config.loop` of `config` in `workdir`; returns the summary dict.
+
+  Every config field is checked (`config_schema.check`) and the loop prepared before anything is written.
+  """
+  config_schema.check(config)
   loop = registry.resolve(LOOPS, config.get('loop', 'dpal'), 'loop')(config)
   return protocol.execute(loop, config, workdir)

@@ -11,10 +11,8 @@ from dpal_jax.privacy.plan import Plan
 
 
 def load_dataset(config):
-  """The dataset of `config.dataset`."""
-  size = {'size': config.dataset.image_size} if config.dataset.get('image_size') else {}
-  return data.load(config.dataset.name, data_dir=config.dataset.data_dir,
-                   test_size=config.dataset.test_size, seed=0, **size)
+  """The dataset of `config.dataset` (each option passed only to a loader that takes it)."""
+  return data.load_from_config(config.dataset)
 
 
 def make_trainer(config, dataset) -> Trainer:
