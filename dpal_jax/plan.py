@@ -20,6 +20,9 @@ _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config fil
 _JSON = flags.DEFINE_bool('json', False, 'Print plan.json instead of a table.')
 
 
+_SYMBOLS = {'epsilon': 'ε', 'noise_multiplier': 'σ', 'sample_rate': 'rate'}   # mechanism parameters
+
+
 def _eps(value: float) -> str:
   return 'inf' if math.isinf(value) else f'{value:.3f}'
 
@@ -37,10 +40,8 @@ def format_plan(plan: Plan) -> str:
   lines.append('')
   if plan.queries:
     for q in plan.queries:
-      params = ', '.join(f'{k} {v:.4g}' for k, v in
-                         (('ε', q.epsilon), ('σ', q.noise_multiplier), ('rate', q.sample_rate))
-                         if v is not None)
-      lines.append(f'query after phase {q.after_phase}: {q.mechanism} ({params}) per candidate')
+      params = ', '.join(f'{_SYMBOLS.get(k, k)} {v:.4g}' for k, v in q.mechanism.params().items())
+      lines.append(f'query after phase {q.after_phase}: {q.mechanism.name} ({params}) per candidate')
   elif not plan.privacy_enabled:
     lines.append('privacy disabled: no noise, no guarantee')
   else:

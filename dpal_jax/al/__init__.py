@@ -1,2 +1,3 @@
-"""Active learning: jitted query scores (`uncertainty`), diversity selection (`diversity`), private
-top-k mechanisms (`select`), and strategies by name with the `query` entry point (`strategies`)."""
+"""Active learning: jitted query scores (`uncertainty`), diversity selection (`diversity`), and strategies
+by name with the `select` entry point (`strategies`); the private top-k releases are in
+`privacy.mechanisms`."""

@@ -1,25 +1,31 @@
-"""Query strategies by name (`al.strategy`) and the `query` entry point of the active-learning loop.
+"""Query strategies by name (`al.strategy`) and `select`, the selection entry point of the loops.
 
-A strategy either scores every unlabeled candidate (jitted over the pool in padded batches) and hands the
-scores to a top-k mechanism of `al.select` — exact, or private when the plan gives a query — or selects a
-batch by itself (random, BADGE, core-set). Adding a strategy is one entry in STRATEGIES.
+A strategy reads named parameter sets of a committee (`{'online': params}` today: the model being
+trained; later 'ema', peers, teachers) and declares which it needs (`Strategy.members`). It either scores
+every unlabeled candidate (jitted over the pool in padded batches) and hands the scores to a top-k: the
+exact one when `mechanism` is None, else the private release of `privacy.mechanisms` whose event the
+ledger charges — or it selects a batch by itself (random, BADGE, core-set). Adding a strategy is one
+entry in STRATEGIES.
 """
 
 import dataclasses
 import functools
 from collections.abc import Callable
+from collections.abc import Mapping
 
 import jax
 import numpy as np
 
 from dpal_jax import validate
 from dpal_jax.al import diversity
-from dpal_jax.al import select
 from dpal_jax.al import uncertainty
 from dpal_jax.errors import ConfigError
 from dpal_jax.models import inference
+from dpal_jax.privacy.mechanisms import TopKMechanism
+from dpal_jax.privacy.mechanisms import top_k
 
 TASKS = ('multiclass', 'multilabel')
+ONLINE = 'online'   # the committee member being trained
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +39,9 @@ class Strategy:
   score: probabilities [N, K] (BALD: [M, N, K]) → scores [N], larger = select (`al.uncertainty`).
   mc_dropout: the score takes M dropout passes (BALD).
   multilabel: the score is defined for multi-label predictions.
-  pick: chooses k indices by itself, with the keyword arguments of `query` (random, BADGE, core-set).
+  pick: chooses k indices by itself, with the keyword arguments of `select` and `params` of its member
+    (random, BADGE, core-set).
+  members: the committee's parameter sets it reads (one today: it scores with `members[0]`).
   """
   name: str
   clamp: float | None
@@ -42,6 +50,7 @@ class Strategy:
   mc_dropout: bool = False
   multilabel: bool = True
   pick: Callable | None = None
+  members: tuple = (ONLINE,)
 
 
 def _random(*, x_unlabeled, k, rng, **_) -> np.ndarray:
@@ -50,7 +59,7 @@ def _random(*, x_unlabeled, k, rng, **_) -> np.ndarray:
 
 
 STRATEGIES = {s.name: s for s in (
-    Strategy('random', clamp=None, private=True, pick=_random),
+    Strategy('random', clamp=None, private=True, pick=_random, members=()),
     Strategy('entropy', clamp=0.8, private=True, score=uncertainty.entropy),
     Strategy('confidence', clamp=1.0, private=True, score=uncertainty.least_confidence),
     Strategy('margin', clamp=1.0, private=True, score=uncertainty.margin, multilabel=False),
@@ -65,34 +74,66 @@ def get(name: str) -> Strategy:
   return STRATEGIES[validate.choice('al.strategy', name, STRATEGIES)]
 
 
-def query(strategy: Strategy, *, model, params, x_unlabeled: np.ndarray, x_labeled: np.ndarray, k: int,
-          task: str, query=None, rng: np.random.Generator, key: jax.Array, batch_size: int,
-          mc_samples: int = 20, mc_dropout: float = 0.3) -> np.ndarray:
+def select(strategy: Strategy, *, model, committee: Mapping, x_unlabeled: np.ndarray,
+           x_labeled: np.ndarray, k: int, task: str, mechanism: TopKMechanism | None,
+           rng: np.random.Generator, key: jax.Array, batch_size: int, mc_samples: int = 20,
+           mc_dropout: float = 0.3) -> np.ndarray:
   """k distinct indices into `x_unlabeled`, the candidates to label next.
 
-  `query` is the plan's query entry (`mechanism` 'laplace' with `epsilon`, or 'gaussian' with
-  `noise_multiplier` and optional `sample_rate`) for a private selection, None for the exact top-k.
-  Scores are clamped to [0, strategy.clamp] and noised by that mechanism; the ledger accounts it from the
-  same entry. Noise and random draws use `rng`; dropout passes (BALD) and BADGE's seeding use `key`.
+  Args:
+    strategy: the query strategy (`get(al.strategy)`).
+    model: the Flax module the committee's parameter sets belong to.
+    committee: named parameter sets, at least `strategy.members` (e.g. {'online': params}).
+    x_unlabeled, x_labeled: the candidates, and the labeled inputs (core-set reads them).
+    k: how many to select, 0 ≤ k ≤ len(x_unlabeled).
+    task: 'multiclass' or 'multilabel'.
+    mechanism: the private release of the plan's query (`QueryRound.mechanism`, a
+      `privacy.mechanisms` object), or None for the exact, non-private top-k.
+    rng: the NumPy source of the mechanism's noise and of random draws.
+    key: the JAX key of dropout passes (BALD) and BADGE's seeding.
+    batch_size, mc_samples, mc_dropout: padded scoring batch; BALD's passes and dropout rate.
+
+  Returns:
+    k distinct int64 indices into `x_unlabeled`.
+
+  Scores are clamped to [0, strategy.clamp] and released through `mechanism`, the same object whose
+  `dp_event()` the ledger charges every candidate. Raises ConfigError when a private selection is asked
+  of a strategy without a mechanism, and ValueError when `committee` lacks a member the strategy reads.
   """
   if task not in TASKS:
     raise ValueError(f'task must be one of {TASKS}, got {task!r}')
   if not 0 <= k <= len(x_unlabeled):
     raise ConfigError(f'al.query_sizes asks for {k} examples but the pool has {len(x_unlabeled)} '
                       'unlabeled; lower al.query_sizes or al.labeling_budget')
-  check_selection(strategy, private=query is not None)
+  check_selection(strategy, private=mechanism is not None)
   if task == 'multilabel' and not strategy.multilabel:
     raise ConfigError(f'al.strategy {strategy.name!r} needs single-label data, but the dataset is '
                       'multi-label; choose entropy, confidence or bald')
+  missing = [m for m in strategy.members if m not in committee]
+  if missing:
+    raise ValueError(f'al.strategy {strategy.name!r} reads the parameter sets {missing}; the committee '
+                     f'holds {sorted(committee)}')
+  params = committee[strategy.members[0]] if strategy.members else None
   if strategy.pick is not None:
     return np.asarray(strategy.pick(model=model, params=params, x_unlabeled=x_unlabeled,
                                       x_labeled=x_labeled, k=k, task=task, rng=rng, key=key,
                                       batch_size=batch_size), np.int64)
   scores = pool_scores(strategy, model=model, params=params, x=x_unlabeled, task=task, key=key,
                        batch_size=batch_size, mc_samples=mc_samples, mc_dropout=mc_dropout)
-  if query is None:
-    return select.exact_top_k(scores, k)
-  return select.private_top_k(scores, k, clamp=strategy.clamp, query=query, rng=rng)
+  if mechanism is None:
+    return top_k.exact_top_k(scores, k)
+  return mechanism.top_k(scores, k, clamp=strategy.clamp, rng=rng)
+
+
+def query(strategy: Strategy, *, model, params, x_unlabeled: np.ndarray, x_labeled: np.ndarray, k: int,
+          task: str, query=None, rng: np.random.Generator, key: jax.Array, batch_size: int,
+          mc_samples: int = 20, mc_dropout: float = 0.3) -> np.ndarray:
+  """`select` with one parameter set and the plan's `QueryRound` (None: exact); until the loop calls
+  `select` itself."""
+  return select(strategy, model=model, committee={ONLINE: params}, x_unlabeled=x_unlabeled,
+                x_labeled=x_labeled, k=k, task=task,
+                mechanism=None if query is None else query.mechanism, rng=rng, key=key,
+                batch_size=batch_size, mc_samples=mc_samples, mc_dropout=mc_dropout)
 
 
 def pool_scores(strategy: Strategy, *, model, params, x: np.ndarray, task: str, key: jax.Array,

@@ -76,6 +76,19 @@ def sample_rate(target_epsilon: float, delta: float, noise_multiplier: float, st
                     pld_discretization=pld_discretization)
 
 
+def rescaled_rates(rates: Sequence[float], steps: int, sigma: float, new_steps: int,
+                   new_sigma: float) -> list[float]:
+  """Rates at (S', σ') spending about what `rates` spend at (S, σ): ε ≈ c·q·√S/σ, so q' = q·(σ'/σ)·√(S/S').
+
+  A warm start for `sample_rate(guess=…)` when a search moves from one (steps, σ) to the next.
+
+  >>> rescaled_rates([0.1], 100, 2.0, 400, 2.0)
+  [0.05]
+  """
+  scale = (new_sigma / sigma) * (steps / new_steps) ** 0.5
+  return [q * scale for q in rates]
+
+
 def _bracket_around(gap, guess: float, lower: float, upper: float, factor: float = 1.01):
   """A sign-changing interval of the increasing `gap` near `guess`, widening geometrically.
 

@@ -2,13 +2,13 @@
 
 The original gives all earlier cohorts one shared rate solved against the initial cohort's history and
 subtracts the query cost linearly, so later cohorts end slightly above ε. Here:
-1. Naive plan at the expected batch B: q_k = B/N_k, S_k = ⌈E_k·N_k/B⌉ steps (E_k epochs). σ is
-   calibrated so that the initial cohort ends the naive plan at exactly ε; its ε after each phase
+1. Epoch plan at the expected batch B: q_k = B/N_k, S_k = ⌈E_k·N_k/B⌉ steps (E_k epochs). σ is
+   calibrated so that the initial cohort ends the epoch plan at exactly ε; its ε after each phase
    gives the trajectory τ_0 < … < τ_T = ε.
 2. Phase k: every labeled cohort c ≤ k gets its own rate q_c(S, σ), the largest rate with
    ε(history_c + S steps at (q_c, σ)) = τ_k, where history_c holds the cohort's earlier phases and
    the c queries it was exposed to while unlabeled (same accountant). E[B](S) = Σ_c q_c·|c| falls
-   with S; S_k is the largest step count with E[B] ≥ B (later phases get more steps than the naive
+   with S; S_k is the largest step count with E[B] ≥ B (later phases get more steps than the epoch
    plan: newly labeled cohorts have unspent budget), then σ_k is lowered just enough that E[B] = B
    (less noise per step leaves every cohort a slightly lower rate at the same ε).
 So every cohort, the initial one included, ends the last phase at τ_T = ε with its queries counted,
@@ -23,15 +23,16 @@ from scipy import optimize
 
 from dpal_jax.privacy import accounting
 from dpal_jax.privacy import calibrate
+from dpal_jax.privacy import events
 from dpal_jax.privacy.modes import Problem
-from dpal_jax.privacy.plan import Phase
 
 BATCH_TOLERANCE = 1e-3    # |E[B] − B| after the σ fine-tune, in examples
 RATE_TOLERANCE = 1e-6     # rates this tight keep E[B] within ≈ 1e-6·(labeled set) of B
 
 
-def naive_rates_and_steps(problem: Problem) -> tuple[list[float], list[int]]:
-  """q_k = B/N_k and S_k = ⌈E_k·N_k/B⌉: E_k epochs at expected batch B."""
+def epoch_rates_and_steps(problem: Problem) -> tuple[list[float], list[int]]:
+  """q_k = B/N_k and S_k = ⌈E_k·N_k/B⌉: E_k epochs at expected batch B (the original's naive plan,
+  `modes.naive_rates_and_steps`, rounds N_k/B down instead)."""
   b = problem.batch_size
   return ([min(1.0, b / n) for n in problem.labeled],
           [math.ceil(e * n / b) for e, n in zip(problem.epochs, problem.labeled)])
@@ -47,15 +48,13 @@ class _PhaseSearch:
   def rates(self, steps: int, sigma: float) -> tuple[list[float], float]:
     p = self.problem
     guesses = [None] * len(self.histories)
-    if self.last is not None:   # ε ≈ c·q·√S/σ: scale the last rates to the new (S, σ)
-      last_steps, last_sigma, last_rates = self.last
-      scale = (sigma / last_sigma) * (last_steps / steps) ** 0.5
-      guesses = [q * scale for q in last_rates]
+    if self.last is not None:
+      guesses = calibrate.rescaled_rates(self.last[2], self.last[0], self.last[1], steps, sigma)
     rates = [calibrate.sample_rate(self.target, p.delta, sigma, steps, history, p.accountant,
                                    tol=RATE_TOLERANCE, guess=guess)
              for history, guess in zip(self.histories, guesses)]
     self.last = (steps, sigma, rates)
-    return rates, sum(q * n for q, n in zip(rates, p.cohort_sizes))
+    return rates, events.expected_batch(rates, p.cohort_sizes)
 
   def largest_steps(self, sigma: float, start: int) -> tuple[int, float]:
     """The largest S with E[B](S) ≥ B (or 1 if none), and E[B] there; E[B] ∝ 1/√S guides the probes.
@@ -94,13 +93,13 @@ class _PhaseSearch:
     return optimize.brentq(gap, low, high, xtol=1e-7 * sigma)
 
 
-def schedule(problem: Problem) -> tuple[Phase, ...]:
+def schedule(problem: Problem) -> tuple[events.DpsgdPhase, ...]:
   """The cohort_exact schedule (see the module docstring)."""
-  rates, steps = naive_rates_and_steps(problem)
+  rates, steps = epoch_rates_and_steps(problem)
   sigma = calibrate.noise_multiplier(problem.target_epsilon, problem.delta, list(zip(rates, steps)),
                                      accountant=problem.accountant)
-  naive_history = [accounting.dpsgd_event(q, sigma, s) for q, s in zip(rates, steps)]
-  trajectory = [accounting.epsilon(naive_history[:k + 1], problem.delta, problem.accountant)
+  epoch_history = [accounting.dpsgd_event(q, sigma, s) for q, s in zip(rates, steps)]
+  trajectory = [accounting.epsilon(epoch_history[:k + 1], problem.delta, problem.accountant)
                 for k in range(problem.num_queries)] + [problem.target_epsilon]
   histories = [list(problem.query_events[:c]) for c in range(len(problem.cohort_sizes))]
   phases = []
@@ -109,7 +108,7 @@ def schedule(problem: Problem) -> tuple[Phase, ...]:
     phase_steps, expected = search.largest_steps(sigma, steps[k])
     phase_sigma = search.fill_batch(phase_steps, sigma, expected)
     phase_rates, _ = search.rates(phase_steps, phase_sigma)
-    phases.append(Phase(k, phase_steps, phase_sigma, tuple(phase_rates)))
+    phases.append(events.DpsgdPhase(k, phase_steps, phase_sigma, tuple(phase_rates)))
     for c, q in enumerate(phase_rates):
       histories[c].append(accounting.dpsgd_event(q, phase_sigma, phase_steps))
   return tuple(phases)

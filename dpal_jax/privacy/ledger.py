@@ -1,13 +1,30 @@
-"""The privacy ledger: the raw DP events actually spent, and each cohort's ε composed from them.
+"""The privacy ledger: the raw privacy events actually spent, and each accounting unit's ε composed from them.
 
-Cohort c (labeled before phase c) is charged
-- every training phase k ≥ c at its own Poisson rate `sample_rates[c]` (a Poisson-subsampled Gaussian
-  self-composed `steps` times; earlier phases cost it nothing: it was not in the labeled set), and
-- every query run while it was still unlabeled, i.e. the queries with `after_phase < c`.
-Examples never labeled are charged every query and nothing else. All of a cohort's events are
-composed in one fresh dp-accounting accountant (RDP or PLD), so training and queries add up in the
-same currency. The ledger is plain data: its JSON holds the raw events, so anyone can recompute every
-ε with dp-accounting alone.
+Units are cohorts here (`Ledger.for_cohorts`): cohort c, labeled before phase c, and one more unit for the
+examples never labeled. Each event charges each unit what `events.py` says: a training phase k charges
+cohort c ≤ k its own Poisson-subsampled Gaussian at `sample_rates[c]` (`steps` times; earlier phases cost
+it nothing, it was not in the labeled set), a query after phase k charges every unit still unlabeled then
+(cohorts c > k and the never-labeled) one run of its mechanism. A unit may start from spend before this
+run (`prior`). Any number of events may come per phase. All of a unit's events are composed in one fresh
+dp-accounting accountant (RDP or PLD), so training and queries add up in the same currency:
+
+  ε(u) = ε_δ( prior(u) ∘ query events of u ∘ training events of u ).
+
+`check_*` refuses (BudgetExceededError) an event that would take any unit above the target before it is
+spent, except in the original's modes, chosen on purpose (`allow_overspend`).
+
+`ledger.json` (schema `dpal_jax.ledger/1`) holds the raw events, so anyone can recompute every ε with
+dp-accounting alone:
+- `accountant` ('rdp' | 'pld'), `delta`, `target_epsilon` (null: no privacy), `allow_overspend`;
+- `unit` ('cohort'), `labeled_at`: per unit, the phase before which it was labeled (null: never labeled;
+  for cohorts [0, 1, …, C−1, null]);
+- `prior`: [] or, per unit, dp-accounting events already spent, each {'dp_event': class name, its fields};
+- `phases`: every DP-SGD phase {'phase', 'steps', 'noise_multiplier', 'sample_rates' (one per unit slot)}:
+  unit u pays SelfComposed(PoissonSampled(sample_rates[u], Gaussian(noise_multiplier)), steps) when it
+  has a slot and a rate > 0;
+- `queries`: every query round {'after_phase', 'mechanism', its parameters}: unit u pays it when its
+  labeled_at is null or > after_phase — 'laplace' {'epsilon'}: Laplace(1/epsilon); 'gaussian'
+  {'noise_multiplier', 'sample_rate'?}: Gaussian(noise_multiplier), Poisson-sampled at sample_rate if set.
 """
 
 import dataclasses
@@ -17,118 +34,171 @@ from collections.abc import Sequence
 
 from dpal_jax.errors import BudgetExceededError
 from dpal_jax.privacy import accounting
+from dpal_jax.privacy import events as events_lib
 from dpal_jax.privacy.modes import ORIGINAL_MODES
 from dpal_jax.privacy.plan import Plan
-from dpal_jax.privacy.plan import Query
-from dpal_jax.privacy.query_events import query_event
 
+SCHEMA = 'dpal_jax.ledger/1'
 TOLERANCE = 1e-6   # relative slack above the target (floating point), never more
 
 
 @dataclasses.dataclass
 class Ledger:
+  """The spend of one run over its accounting units (see the module docstring).
+
+  labeled_at: per unit, the phase before which it was labeled (None: never labeled).
+  prior: () or, per unit, the dp-accounting events it spent before this ledger.
+  events: per kind of `events.KINDS`, the events recorded, in order.
+  """
   accountant: str
   delta: float
   target_epsilon: float
-  num_cohorts: int
+  labeled_at: tuple
   allow_overspend: bool = False
-  phases: list = dataclasses.field(default_factory=list)   # {'phase', 'sample_rates', σ, 'steps'}
-  queries: list = dataclasses.field(default_factory=list)  # Query fields
+  unit: str = 'cohort'
+  prior: tuple = ()
+  events: dict = dataclasses.field(default_factory=lambda: {kind: [] for kind in events_lib.KINDS})
 
   def __post_init__(self):
     accounting.check_accountant(self.accountant)
+    self.labeled_at = tuple(self.labeled_at)
+    self.prior = tuple(tuple(p) for p in self.prior)
+    if self.prior and len(self.prior) != len(self.labeled_at):
+      raise ValueError(f'prior spend is given for {len(self.prior)} units, the ledger has '
+                       f'{len(self.labeled_at)}')
+
+  @classmethod
+  def for_cohorts(cls, accountant: str, delta: float, target_epsilon: float, num_cohorts: int,
+                  allow_overspend: bool = False, prior: Sequence = ()) -> 'Ledger':
+    """Cohorts 0..num_cohorts−1 (cohort c labeled before phase c) and the never-labeled examples."""
+    return cls(accountant, delta, target_epsilon, (*range(num_cohorts), None),
+               allow_overspend=allow_overspend, prior=prior)
 
   @classmethod
   def from_plan(cls, plan: Plan) -> 'Ledger':
     """An empty ledger for `plan`; overspending is tolerated only for the original's modes."""
-    return cls(plan.accountant, plan.delta, plan.target_epsilon, len(plan.cohort_sizes),
-               allow_overspend=plan.mode in ORIGINAL_MODES or not plan.privacy_enabled)
+    return cls.for_cohorts(plan.accountant, plan.delta, plan.target_epsilon, len(plan.cohort_sizes),
+                           allow_overspend=plan.mode in ORIGINAL_MODES or not plan.privacy_enabled)
 
-  # What each cohort has spent.
+  @property
+  def units(self) -> tuple[events_lib.Unit, ...]:
+    return tuple(events_lib.Unit(u, at) for u, at in enumerate(self.labeled_at))
 
-  def _query_list(self, extra=None) -> list[Query]:
-    return [Query(**q) for q in self.queries] + ([extra] if extra else [])
+  # What each unit has spent.
 
-  def _events(self, cohort: int, phases: Sequence[dict], queries: Sequence[Query], training=True,
-              private_queries=True) -> list:
-    events = [query_event(q) for q in queries if q.after_phase < cohort] if private_queries else []
-    if training:
-      events += [accounting.dpsgd_event(p['sample_rates'][cohort], p['noise_multiplier'], p['steps'])
-                 for p in phases if p['phase'] >= cohort]
-    return events
+  def _epsilon(self, unit: events_lib.Unit, extra=None, kinds=tuple(events_lib.KINDS),
+               prior=True) -> float:
+    spent = list(self.prior[unit.index]) if prior and self.prior else []
+    for kind in kinds:
+      recorded = self.events[kind] + ([extra] if extra is not None and extra.kind == kind else [])
+      spent += [event.dp_event(unit) for event in recorded]
+    return accounting.epsilon(spent, self.delta, self.accountant)
 
-  def _epsilons(self, phases, queries, training=True, private_queries=True) -> list[float]:
-    return [accounting.epsilon(self._events(c, phases, queries, training, private_queries),
-                               self.delta, self.accountant)
-            for c in range(self.num_cohorts)]
+  def epsilon_per_unit(self) -> list[float]:
+    """Every unit's ε so far, in the order of `labeled_at`."""
+    return [self._epsilon(u) for u in self.units]
 
   def epsilon_per_cohort(self) -> list[float]:
-    """Each cohort's ε so far: its training phases and the queries it was exposed to, composed."""
-    return self._epsilons(self.phases, self._query_list())
+    """Each labeled unit's ε so far (cohort c: its training phases and the queries it was exposed to)."""
+    return [self._epsilon(u) for u in self.units if u.labeled_at is not None]
 
   def training_epsilon_per_cohort(self) -> list[float]:
-    """Each cohort's ε from training alone (the original reports only this)."""
-    return self._epsilons(self.phases, [], private_queries=False)
+    """Each labeled unit's ε from this run's training alone (the original reports only this)."""
+    return [self._epsilon(u, kinds=(events_lib.DpsgdPhase.kind,), prior=False)
+            for u in self.units if u.labeled_at is not None]
 
   def epsilon_unlabeled(self) -> float:
-    """ε of an example that was never labeled: every query, no training."""
-    events = [query_event(q) for q in self._query_list()]
-    return accounting.epsilon(events, self.delta, self.accountant)
+    """ε of an example that was never labeled: every query, no training (the worst such unit)."""
+    return max((self._epsilon(u) for u in self.units if u.labeled_at is None), default=0.0)
 
   # Spending.
 
-  def _phase_dict(self, phase, sample_rates, noise_multiplier, steps) -> dict:
-    if phase != len(self.phases):
-      raise ValueError(f'phase {phase} recorded out of order; the ledger holds {len(self.phases)} phases')
-    if len(sample_rates) != phase + 1:
-      raise ValueError(f'phase {phase} needs one sample rate per cohort 0..{phase}, '
-                       f'got {len(sample_rates)}')
-    if not 0 <= phase < self.num_cohorts:
-      raise ValueError(f'phase {phase} is outside 0..{self.num_cohorts - 1}')
-    return {'phase': int(phase), 'sample_rates': [float(q) for q in sample_rates],
-            'noise_multiplier': float(noise_multiplier), 'steps': int(steps)}
+  def _name(self, unit: events_lib.Unit) -> str:
+    if unit.labeled_at is None and self.unit == 'cohort':
+      return 'the never-labeled examples'
+    return f'{self.unit} {unit.index}'
 
-  def _check(self, phases, queries, what: str):
+  def _validate(self, event) -> None:
+    if event.kind not in self.events:
+      raise ValueError(f'{type(event).__name__} is not a kind of event this ledger records')
+    if not isinstance(event, events_lib.DpsgdPhase):
+      return
+    phases = self.events[event.kind]
+    last = phases[-1].phase if phases else -1
+    if event.phase not in (last, last + 1) or event.phase < 0:
+      raise ValueError(f'phase {event.phase} recorded out of order; the ledger\'s last phase is {last}')
+    if len(event.sample_rates) > len(self.labeled_at):
+      raise ValueError(f'phase {event.phase} gives {len(event.sample_rates)} sample rates for '
+                       f'{len(self.labeled_at)} units')
+    for unit in self.units:
+      labeled = unit.labeled_at is not None and unit.labeled_at <= event.phase
+      has_rate = unit.index < len(event.sample_rates)
+      if labeled != has_rate and (labeled or event.sample_rates[unit.index] > 0):
+        raise ValueError(f'phase {event.phase} needs one sample rate per {self.unit} labeled by then '
+                         f'(0..{event.phase} for cohorts), got {len(event.sample_rates)}')
+
+  def check(self, event) -> None:
+    """Raises BudgetExceededError if recording `event` would take some unit above the target ε.
+
+    Args:
+      event: a privacy event of `events.KINDS` (a `DpsgdPhase`, a `QueryRound`).
+
+    Raises:
+      ValueError: the event does not fit the ledger (a phase out of order, rates for unlabeled units).
+      BudgetExceededError: some unit's ε with the event would exceed `target_epsilon`·(1 + 1e-6); the
+        message names the unit. Never raised when `allow_overspend`.
+
+    *Formal guarantees*: when this returns, every unit's history including `event`, composed in a fresh
+    accountant of the ledger's kind, is at most the target ε at the ledger's δ (up to the 1e-6 relative
+    slack); nothing is recorded either way.
+    """
+    self._validate(event)
     if self.allow_overspend:
       return
     limit = self.target_epsilon * (1 + TOLERANCE)
-    spent = self._epsilons(phases, queries)
-    spent.append(accounting.epsilon([query_event(q) for q in queries], self.delta, self.accountant))
-    worst = max(range(len(spent)), key=spent.__getitem__)
-    if spent[worst] > limit:
-      who = f'cohort {worst}' if worst < self.num_cohorts else 'the never-labeled examples'
+    spent = [(self._epsilon(u, extra=event), u) for u in self.units]
+    worst, unit = max(spent, key=lambda pair: pair[0])
+    if worst > limit:
+      what = (f'phase {event.phase}' if isinstance(event, events_lib.DpsgdPhase)
+              else f'query after phase {event.after_phase}')
       raise BudgetExceededError(
-          f'{what} would take {who} to ε = {spent[worst]:.4f} > the target {self.target_epsilon} '
+          f'{what} would take {self._name(unit)} to ε = {worst:.4f} > the target {self.target_epsilon} '
           f'(δ = {self.delta}); nothing was spent. Use the plan made for this config '
           f'(python -m dpal_jax.plan) or name one of the original modes in privacy.mode on purpose')
 
+  def record(self, event) -> None:
+    """Records `event` after `check` (which refuses an overspend unless it is allowed)."""
+    self.check(event)
+    self.events[event.kind].append(event)
+
   def check_phase(self, phase: int, sample_rates: Sequence[float], noise_multiplier: float,
                   steps: int) -> None:
-    """Raises BudgetExceededError if recording this phase would take a cohort above the target."""
-    entry = self._phase_dict(phase, sample_rates, noise_multiplier, steps)
-    self._check(self.phases + [entry], self._query_list(), f'phase {phase}')
+    """`check` of a training phase (see `check`)."""
+    self.check(_phase(phase, sample_rates, noise_multiplier, steps))
 
   def record_phase(self, phase: int, sample_rates: Sequence[float], noise_multiplier: float,
                    steps: int) -> None:
     """Records a training phase (after checking it, unless overspending is allowed)."""
-    self.check_phase(phase, sample_rates, noise_multiplier, steps)
-    self.phases.append(self._phase_dict(phase, sample_rates, noise_multiplier, steps))
+    self.record(_phase(phase, sample_rates, noise_multiplier, steps))
 
-  def check_query(self, query: Query) -> None:
-    """Raises BudgetExceededError if this query would take an unlabeled example above the target."""
-    query_event(query)  # validates the parameters
-    self._check(self.phases, self._query_list(query), f'query after phase {query.after_phase}')
+  def check_query(self, query: events_lib.QueryRound) -> None:
+    """`check` of a query round: would an unlabeled example end above the target?"""
+    self.check(query)
 
-  def record_query(self, query: Query) -> None:
-    """Records a query, charged to every cohort labeled after `query.after_phase`."""
-    self.check_query(query)
-    self.queries.append({k: v for k, v in dataclasses.asdict(query).items() if v is not None})
+  def record_query(self, query: events_lib.QueryRound) -> None:
+    """Records a query, charged to every unit still unlabeled after `query.after_phase`."""
+    self.record(query)
 
   # Plain data.
 
   def to_dict(self) -> dict:
-    out = dataclasses.asdict(self)
-    out['target_epsilon'] = None if math.isinf(self.target_epsilon) else self.target_epsilon
+    out = {'schema': SCHEMA, 'accountant': self.accountant, 'delta': self.delta,
+           'target_epsilon': None if math.isinf(self.target_epsilon) else self.target_epsilon,
+           'allow_overspend': self.allow_overspend, 'unit': self.unit,
+           'labeled_at': list(self.labeled_at),
+           'prior': [[events_lib.dp_event_to_dict(e) for e in spent] for spent in self.prior]}
+    for kind, recorded in self.events.items():
+      out[kind] = [event.to_dict() for event in recorded]
     return out
 
   def to_json(self) -> str:
@@ -136,11 +206,20 @@ class Ledger:
 
   @classmethod
   def from_dict(cls, data: dict) -> 'Ledger':
-    data = dict(data)
-    if data.get('target_epsilon') is None:
-      data['target_epsilon'] = math.inf
-    return cls(**data)
+    if data.get('schema') != SCHEMA:
+      raise ValueError(f'ledger schema {data.get("schema")!r} is not {SCHEMA!r}')
+    target = data['target_epsilon']
+    return cls(data['accountant'], data['delta'], math.inf if target is None else target,
+               tuple(data['labeled_at']), allow_overspend=data['allow_overspend'], unit=data['unit'],
+               prior=[[events_lib.dp_event_from_dict(e) for e in spent] for spent in data['prior']],
+               events={kind: [cls_.from_dict(e) for e in data.get(kind, [])]
+                       for kind, cls_ in events_lib.KINDS.items()})
 
   @classmethod
   def from_json(cls, text: str) -> 'Ledger':
     return cls.from_dict(json.loads(text))
+
+
+def _phase(phase, sample_rates, noise_multiplier, steps) -> events_lib.DpsgdPhase:
+  return events_lib.DpsgdPhase(int(phase), int(steps), float(noise_multiplier),
+                               tuple(float(q) for q in sample_rates))

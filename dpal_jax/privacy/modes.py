@@ -24,7 +24,7 @@ import dp_accounting
 
 from dpal_jax.privacy import accounting
 from dpal_jax.privacy import calibrate
-from dpal_jax.privacy.plan import Phase
+from dpal_jax.privacy import events
 
 ORIGINAL_MODES = ('naive', 'step_ampl_prob', 'step_ampl_prob_noise', 'noise_red_prob')
 BATCH_TOLERANCE = 2.0   # the original's batch_size_error
@@ -78,16 +78,16 @@ class _Round:
   def rates(self, steps: int, sigma: float) -> tuple[float, float, float]:
     p = self.problem
     guess_old = guess_new = None
-    if self.last is not None:   # ε ≈ c·q·√S/σ: scale the last rates to the new (S, σ)
+    if self.last is not None:
       last_steps, last_sigma, last_old, last_new = self.last
-      scale = (sigma / last_sigma) * (last_steps / steps) ** 0.5
-      guess_old, guess_new = last_old * scale, last_new * scale
+      guess_old, guess_new = calibrate.rescaled_rates([last_old, last_new], last_steps, last_sigma,
+                                                      steps, sigma)
     q_old = calibrate.sample_rate(self.eps_old, p.delta, sigma, steps, self.old_history, p.accountant,
                                   guess=guess_old)
     q_new = calibrate.sample_rate(self.eps_new, p.delta, sigma, steps, (), p.accountant,
                                   guess=guess_new)
     self.last = (steps, sigma, q_old, q_new)
-    return q_old, q_new, q_old * self.n_old + q_new * self.n_new
+    return q_old, q_new, events.expected_batch((q_old, q_new), (self.n_old, self.n_new))
 
 
 def _noise_reduction(rnd: _Round, steps: int, sigma: float):
@@ -130,18 +130,18 @@ def _step_amplification(rnd: _Round, naive_steps: int, sigma: float, sigma_corre
   return sigma, high, q_old, q_new
 
 
-def original_schedule(problem: Problem, mode: str) -> tuple[Phase, ...]:
+def original_schedule(problem: Problem, mode: str) -> tuple[events.DpsgdPhase, ...]:
   """The schedule the original computes in `mode` (one of ORIGINAL_MODES)."""
   if mode not in ORIGINAL_MODES:
     raise ValueError(f'mode {mode!r} is not one of {ORIGINAL_MODES}')
   rates, naive_steps = naive_rates_and_steps(problem)
   sigma0 = calibrate.noise_multiplier(problem.target_epsilon, problem.delta,
                                       list(zip(rates, naive_steps)), accountant=problem.accountant)
-  phases = [Phase(0, naive_steps[0], sigma0, (rates[0],))]
+  phases = [events.DpsgdPhase(0, naive_steps[0], sigma0, (rates[0],))]
   T = problem.num_queries
   for i in range(1, T + 1):
     if mode == 'naive':
-      phases.append(Phase(i, naive_steps[i], sigma0, (rates[i],) * (i + 1)))
+      phases.append(events.DpsgdPhase(i, naive_steps[i], sigma0, (rates[i],) * (i + 1)))
       continue
     old_history = [accounting.dpsgd_event(p.sample_rates[0], p.noise_multiplier, p.steps)
                    for p in phases]
@@ -153,5 +153,5 @@ def original_schedule(problem: Problem, mode: str) -> tuple[Phase, ...]:
     else:
       sigma, steps, q_old, q_new = _step_amplification(
           rnd, naive_steps[i], sigma0, sigma_correction=mode == 'step_ampl_prob_noise')
-    phases.append(Phase(i, steps, sigma, (q_old,) * i + (q_new,)))
+    phases.append(events.DpsgdPhase(i, steps, sigma, (q_old,) * i + (q_new,)))
   return tuple(phases)

@@ -2,38 +2,19 @@
 
 Phase k is the training after the k-th query (phase 0: the initial labeled set); cohort c is the set of
 examples labeled before phase c. `phases[k].sample_rates[c]` is the Poisson rate of every example of
-cohort c in phase k (c ≤ k); `queries[k-1]` is the query before phase k. In JSON an infinite ε (no
-privacy) is written as null, and Query fields that are None are left out.
+cohort c in phase k (c ≤ k); `queries[k-1]` is the query before phase k. Phases and queries are the
+privacy events of `events.py` (`DpsgdPhase`, `QueryRound`), the same objects the ledger records. In JSON
+an infinite ε (no privacy) is written as null; a query is {'after_phase', 'mechanism': its name, and the
+mechanism's parameters}.
 """
 
 import dataclasses
 import json
 import math
 
+from dpal_jax.privacy import events
+
 SCHEMA = 'dpal_jax.plan/1'
-
-
-@dataclasses.dataclass(frozen=True)
-class Phase:
-  phase: int
-  steps: int
-  noise_multiplier: float
-  sample_rates: tuple  # one Poisson rate per cohort 0..phase
-
-
-@dataclasses.dataclass(frozen=True)
-class Query:
-  """A private selection round after `after_phase`, charged to every example still unlabeled then.
-
-  'laplace': `epsilon` is the pure ε of one candidate's noisy score (sensitivity folded in).
-  'gaussian': `noise_multiplier` is the noise std over the score's clamp bound; `sample_rate`, when
-  set, is the Poisson rate at which candidates are scored.
-  """
-  after_phase: int
-  mechanism: str
-  epsilon: float | None = None
-  noise_multiplier: float | None = None
-  sample_rate: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,8 +26,8 @@ class Plan:
   delta: float
   expected_batch_size: int
   cohort_sizes: tuple
-  phases: tuple
-  queries: tuple
+  phases: tuple                         # events.DpsgdPhase, one per phase
+  queries: tuple                        # events.QueryRound, one per private query
   epsilon_per_cohort: tuple             # each cohort's true ε: own history, queries in the same accountant
   epsilon_per_cohort_additive: tuple    # the original's figure: training ε + the query ε added linearly
   epsilon_unlabeled: float              # an example never labeled: all queries, no training
@@ -61,8 +42,7 @@ class Plan:
 
   def expected_batch(self, phase: int) -> float:
     """Σ_c q_c·|cohort c|: the phase's expected Poisson batch size."""
-    rates = self.phases[phase].sample_rates
-    return float(sum(q * n for q, n in zip(rates, self.cohort_sizes)))
+    return self.phases[phase].expected_batch(self.cohort_sizes)
 
   def exceeds_target(self, tolerance: float = 1e-6) -> bool:
     """True when some cohort (or, under private selection, the never-labeled remainder) ends above
@@ -77,10 +57,8 @@ class Plan:
       if field.name == 'schema':
         continue
       value = getattr(self, field.name)
-      if field.name == 'phases':
-        value = [dataclasses.asdict(p) | {'sample_rates': list(p.sample_rates)} for p in value]
-      elif field.name == 'queries':
-        value = [{k: v for k, v in dataclasses.asdict(q).items() if v is not None} for q in value]
+      if field.name in ('phases', 'queries'):
+        value = [event.to_dict() for event in value]
       elif isinstance(value, tuple):
         value = [_finite_or_none(v) for v in value]
       else:
@@ -101,9 +79,9 @@ class Plan:
         continue
       value = data[field.name]
       if field.name == 'phases':
-        value = tuple(Phase(**p | {'sample_rates': tuple(p['sample_rates'])}) for p in value)
+        value = tuple(events.DpsgdPhase.from_dict(p) for p in value)
       elif field.name == 'queries':
-        value = tuple(Query(**q) for q in value)
+        value = tuple(events.QueryRound.from_dict(q) for q in value)
       elif field.name in ('target_epsilon', 'epsilon_al', 'epsilon_unlabeled'):
         value = _none_to_inf(value)
       elif field.name.startswith('epsilon_per_cohort'):

@@ -19,12 +19,11 @@ from dpal_jax import validate
 from dpal_jax.errors import ConfigError
 from dpal_jax.privacy import accounting
 from dpal_jax.privacy import cohort_exact
+from dpal_jax.privacy import events
+from dpal_jax.privacy import mechanisms
 from dpal_jax.privacy import modes
 from dpal_jax.privacy.ledger import Ledger
-from dpal_jax.privacy.plan import Phase
 from dpal_jax.privacy.plan import Plan
-from dpal_jax.privacy.query_events import make_queries
-from dpal_jax.privacy.query_events import query_event
 
 MODES = (*modes.ORIGINAL_MODES, 'cohort_exact')
 
@@ -102,7 +101,8 @@ def _non_private_plan(config, cohort_sizes, epochs, mode, start) -> Plan:
   problem = modes.Problem(cohort_sizes, config.train.batch_size, epochs, math.inf, config.privacy.delta,
                           0.0, ())
   rates, steps = modes.naive_rates_and_steps(problem)
-  phases = tuple(Phase(k, s, 0.0, (q,) * (k + 1)) for k, (q, s) in enumerate(zip(rates, steps)))
+  phases = tuple(events.DpsgdPhase(k, s, 0.0, (q,) * (k + 1))
+                 for k, (q, s) in enumerate(zip(rates, steps)))
   infinite = (math.inf,) * len(cohort_sizes)
   return Plan(mode=mode, accountant=config.privacy.accountant, target_epsilon=math.inf,
               epsilon_al=0.0, delta=config.privacy.delta,
@@ -110,6 +110,13 @@ def _non_private_plan(config, cohort_sizes, epochs, mode, start) -> Plan:
               phases=phases, queries=(), epsilon_per_cohort=infinite,
               epsilon_per_cohort_additive=infinite, epsilon_unlabeled=math.inf, private_queries=False,
               privacy_enabled=False, seconds=time.perf_counter() - start)
+
+
+def _queries(p, epsilon_al: float, num_queries: int) -> tuple[events.QueryRound, ...]:
+  """The T = `num_queries` rounds (after phases 0..T-1) of privacy.query_mechanism spending ε_AL."""
+  mechanism = mechanisms.get(p.query_mechanism).for_budget(epsilon_al, num_queries, p.delta,
+                                                           p.accountant)
+  return tuple(events.QueryRound(k, mechanism) for k in range(num_queries))
 
 
 def make_plan(config, pool_size: int | None = None) -> Plan:
@@ -123,21 +130,20 @@ def make_plan(config, pool_size: int | None = None) -> Plan:
   if not config.privacy.enabled:
     return _non_private_plan(config, cohort_sizes, epochs, mode, start)
   p = config.privacy
-  queries = make_queries(p.query_mechanism, epsilon_al, num_queries, p.delta,
-                         p.accountant) if private else ()
+  queries = _queries(p, epsilon_al, num_queries) if private else ()
   problem = modes.Problem(cohort_sizes, config.train.batch_size, epochs, p.epsilon, p.delta,
-                          epsilon_al, tuple(query_event(q) for q in queries), p.accountant)
+                          epsilon_al, tuple(q.mechanism.dp_event() for q in queries), p.accountant)
   _check_mode_feasible(mode, problem)
   if mode == 'cohort_exact':
     phases = cohort_exact.schedule(problem)
   else:
     phases = modes.original_schedule(problem, mode)
 
-  ledger = Ledger(p.accountant, p.delta, p.epsilon, len(cohort_sizes), allow_overspend=True)
+  ledger = Ledger.for_cohorts(p.accountant, p.delta, p.epsilon, len(cohort_sizes), allow_overspend=True)
   for phase in phases:
-    ledger.record_phase(phase.phase, phase.sample_rates, phase.noise_multiplier, phase.steps)
+    ledger.record(phase)
     if phase.phase < num_queries and queries:
-      ledger.record_query(queries[phase.phase])
+      ledger.record(queries[phase.phase])
   per_round = epsilon_al / num_queries if num_queries else 0.0
   # Non-private selection by a strategy that reads the data leaves the never-labeled unbounded.
   bounded = private or not num_queries or config.al.strategy == 'random'

@@ -1,4 +1,5 @@
-"""The strategy registry and the `query` entry point, end to end through a tiny model."""
+"""The strategy registry and the `select` entry point (and its `query` wrapper), end to end through a
+tiny model."""
 
 import jax
 import numpy as np
@@ -8,17 +9,20 @@ from dpal_jax.al import strategies
 from dpal_jax.al import uncertainty
 from dpal_jax.errors import ConfigError
 from dpal_jax.models import inference
-from dpal_jax.privacy.plan import Query
+from dpal_jax.privacy.events import QueryRound
+from dpal_jax.privacy.mechanisms.gaussian_top_k import GaussianTopK
+from dpal_jax.privacy.mechanisms.laplace_top_k import LaplaceTopK
 
-LAPLACE = Query(0, 'laplace', epsilon=0.5)
-GAUSSIAN = Query(0, 'gaussian', noise_multiplier=2.0, sample_rate=0.5)
+LAPLACE = LaplaceTopK(0.5)
+GAUSSIAN = GaussianTopK(2.0, sample_rate=0.5)
 
 
 def _query(name, model, params, pool, *, k=10, task='multiclass', query=None, seed=0, **kw):
+  """`select` with the committee {'online': params} and the mechanism `query` (None: exact)."""
   unlabeled, labeled = pool
-  return strategies.query(strategies.get(name), model=model, params=params, x_unlabeled=unlabeled,
-                          x_labeled=labeled, k=k, task=task, query=query, rng=np.random.default_rng(seed),
-                          key=jax.random.key(seed), batch_size=64, **kw)
+  return strategies.select(strategies.get(name), model=model, committee={'online': params},
+                           x_unlabeled=unlabeled, x_labeled=labeled, k=k, task=task, mechanism=query,
+                           rng=np.random.default_rng(seed), key=jax.random.key(seed), batch_size=64, **kw)
 
 
 def test_registry():
@@ -29,6 +33,7 @@ def test_registry():
     assert strategy.name == name
     assert (strategy.score is None) != (strategy.pick is None)
     assert strategy.clamp is None or strategy.score is not None
+    assert strategy.members == (() if name == 'random' else ('online',))
   with pytest.raises(ConfigError, match="al.strategy 'nope' is unknown.*entropy"):
     strategies.get('nope')
 
@@ -74,7 +79,7 @@ def test_huge_epsilon_is_the_top_k_of_clamped_scores(tiny, pool):
   model, params = tiny
   scores = strategies.pool_scores(strategies.get('margin'), model=model, params=params, x=pool[0],
                                   task='multiclass', key=jax.random.key(0), batch_size=64)
-  chosen = _query('margin', model, params, pool, query=Query(0, 'laplace', epsilon=1e9))
+  chosen = _query('margin', model, params, pool, query=LaplaceTopK(1e9))
   np.testing.assert_array_equal(chosen, np.argsort(-scores, kind='stable')[:10])
 
 
@@ -111,3 +116,42 @@ def test_random_is_uniform_and_ignores_the_model(pool):
 def test_query_size_larger_than_the_pool_is_refused(tiny, pool):
   with pytest.raises(ConfigError, match='al.query_sizes'):
     _query('entropy', *tiny, pool, k=len(pool[0]) + 1)
+
+
+@pytest.mark.parametrize('name', ['entropy', 'bald', 'badge', 'random'])
+@pytest.mark.parametrize('mechanism', [None, LAPLACE, GAUSSIAN], ids=['exact', 'laplace', 'gaussian'])
+def test_the_query_wrapper_is_select_with_one_member(name, mechanism, tiny, pool):
+  """`query(params=…, query=QueryRound)` (the loop's call until it switches) selects what `select` does."""
+  if mechanism is not None and not strategies.get(name).private:
+    return
+  model, params = tiny
+  round_ = None if mechanism is None else QueryRound(0, mechanism)
+  old = strategies.query(strategies.get(name), model=model, params=params, x_unlabeled=pool[0],
+                         x_labeled=pool[1], k=10, task='multiclass', query=round_,
+                         rng=np.random.default_rng(3), key=jax.random.key(3), batch_size=64,
+                         mc_samples=3)
+  np.testing.assert_array_equal(old, _query(name, model, params, pool, query=mechanism, seed=3,
+                                            mc_samples=3))
+
+
+def test_the_mechanism_draws_the_noise(tiny, pool):
+  """With a mechanism, selection is its `top_k` of the strategy's scores at the strategy's clamp, on the
+  same random stream: the release is the one the ledger charges."""
+  model, params = tiny
+  strategy = strategies.get('entropy')
+  scores = strategies.pool_scores(strategy, model=model, params=params, x=pool[0], task='multiclass',
+                                  key=jax.random.key(0), batch_size=64)
+  expected = GAUSSIAN.top_k(scores, 10, clamp=strategy.clamp, rng=np.random.default_rng(5))
+  np.testing.assert_array_equal(_query('entropy', model, params, pool, query=GAUSSIAN, seed=5), expected)
+
+
+def test_a_committee_without_the_members_a_strategy_reads_is_refused(tiny, pool):
+  model, params = tiny
+  with pytest.raises(ValueError, match=r"reads the parameter sets \['online'\]; the committee holds \['ema'\]"):
+    strategies.select(strategies.get('entropy'), model=model, committee={'ema': params},
+                      x_unlabeled=pool[0], x_labeled=pool[1], k=5, task='multiclass', mechanism=None,
+                      rng=np.random.default_rng(0), key=jax.random.key(0), batch_size=64)
+  chosen = strategies.select(strategies.get('random'), model=None, committee={}, x_unlabeled=pool[0],
+                             x_labeled=pool[1], k=5, task='multiclass', mechanism=LAPLACE,
+                             rng=np.random.default_rng(0), key=jax.random.key(0), batch_size=64)
+  assert len(set(chosen.tolist())) == 5

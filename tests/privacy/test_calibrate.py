@@ -1,3 +1,5 @@
+import doctest
+
 import pytest
 
 from dpal_jax.errors import ConfigError
@@ -40,3 +42,12 @@ def test_steps_are_the_most_within_budget():
 def test_unreachable_budget_is_a_config_error():
   with pytest.raises(ConfigError, match='privacy.epsilon'):
     calibrate.noise_multiplier(1e-6, 1e-10, [(1.0, 100000)])
+
+
+def test_rescaled_rates_are_a_close_warm_start():
+  """The warm start q·(σ'/σ)·√(S/S') lands near the calibrated rate at the new (S', σ')."""
+  q = calibrate.sample_rate(4.0, 1e-5, 2.0, 200)
+  guess, = calibrate.rescaled_rates([q], 200, 2.0, 400, 2.5)
+  assert guess == pytest.approx(calibrate.sample_rate(4.0, 1e-5, 2.5, 400),
+                                rel=0.15)
+  assert doctest.testmod(calibrate).failed == 0

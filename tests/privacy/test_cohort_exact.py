@@ -3,40 +3,19 @@ here with fresh dp-accounting accountants from the plan alone; expected batch B 
 
 import importlib
 
-import dp_accounting
 import pytest
-from dp_accounting import rdp
 
 from configs import default
 from dpal_jax.privacy import cohort_exact
 from dpal_jax.privacy import modes
 from dpal_jax.privacy.planner import make_plan
-
-
-def _query_event(query):
-  if query['mechanism'] == 'laplace':
-    return dp_accounting.LaplaceDpEvent(1 / query['epsilon'])
-  event = dp_accounting.GaussianDpEvent(query['noise_multiplier'])
-  if 'sample_rate' in query:
-    event = dp_accounting.PoissonSampledDpEvent(query['sample_rate'], event)
-  return event
+from tests.privacy import json_events
 
 
 def recompute_epsilons(plan_json: dict) -> list[float]:
   """Each cohort's ε from plan.json alone, with a fresh dp-accounting RdpAccountant (default orders)."""
-  out = []
-  for cohort in range(len(plan_json['cohort_sizes'])):
-    accountant = rdp.RdpAccountant()
-    for query in plan_json['queries']:
-      if query['after_phase'] < cohort:
-        accountant.compose(_query_event(query))
-    for phase in plan_json['phases']:
-      if phase['phase'] >= cohort:
-        accountant.compose(dp_accounting.PoissonSampledDpEvent(
-            phase['sample_rates'][cohort], dp_accounting.GaussianDpEvent(phase['noise_multiplier'])),
-            phase['steps'])
-    out.append(accountant.get_epsilon(plan_json['delta']))
-  return out
+  return [json_events.unit_epsilon(plan_json, slot=c, labeled_at=c)
+          for c in range(len(plan_json['cohort_sizes']))]
 
 
 def _check_exact(plan):
@@ -53,7 +32,7 @@ def test_cifar10_cohort_exact_spends_exactly_the_target_per_cohort():
   config.privacy.mode = 'cohort_exact'
   plan = make_plan(config)
   _check_exact(plan)
-  naive_steps = cohort_exact.naive_rates_and_steps(modes.Problem(
+  naive_steps = cohort_exact.epoch_rates_and_steps(modes.Problem(
       plan.cohort_sizes, plan.expected_batch_size, (30,) * 5, 8.0, 1e-5, 2.0, ()))[1]
   for k in range(1, plan.num_phases):   # step amplification: more steps than 30 epochs at batch B
     assert plan.phases[k].steps > naive_steps[k]

@@ -1,3 +1,5 @@
+import json
+
 import dp_accounting
 import hypothesis
 import pytest
@@ -8,9 +10,12 @@ from configs import default
 
 from dpal_jax.errors import BudgetExceededError
 from dpal_jax.privacy import accounting
+from dpal_jax.privacy.events import QueryRound
 from dpal_jax.privacy.ledger import Ledger
-from dpal_jax.privacy.plan import Query
+from dpal_jax.privacy.mechanisms.gaussian_top_k import GaussianTopK
+from dpal_jax.privacy.mechanisms.laplace_top_k import LaplaceTopK
 from dpal_jax.privacy.planner import make_plan
+from tests.privacy import json_events
 
 
 def _fresh_epsilon(events, delta=1e-5):
@@ -22,11 +27,11 @@ def _fresh_epsilon(events, delta=1e-5):
 
 
 def _spent_ledger(**kwargs):
-  ledger = Ledger('rdp', 1e-5, 30.0, 3, **kwargs)
+  ledger = Ledger.for_cohorts('rdp', 1e-5, 30.0, 3, **kwargs)
   ledger.record_phase(0, [0.4], 2.0, 50)
-  ledger.record_query(Query(0, 'laplace', epsilon=0.5))
+  ledger.record_query(QueryRound(0, LaplaceTopK(0.5)))
   ledger.record_phase(1, [0.2, 0.3], 2.0, 80)
-  ledger.record_query(Query(1, 'gaussian', noise_multiplier=3.0, sample_rate=0.5))
+  ledger.record_query(QueryRound(1, GaussianTopK(3.0, sample_rate=0.5)))
   ledger.record_phase(2, [0.1, 0.1, 0.4], 2.5, 60)
   return ledger
 
@@ -51,38 +56,40 @@ def test_json_round_trip_carries_the_raw_events():
   ledger = _spent_ledger()
   again = Ledger.from_json(ledger.to_json())
   assert again == ledger
-  assert again.phases[1] == {'phase': 1, 'sample_rates': [0.2, 0.3], 'noise_multiplier': 2.0,
-                             'steps': 80}
-  assert again.queries[1] == {'after_phase': 1, 'mechanism': 'gaussian', 'noise_multiplier': 3.0,
-                              'sample_rate': 0.5}
+  data = again.to_dict()
+  assert data['phases'][1] == {'phase': 1, 'sample_rates': [0.2, 0.3], 'noise_multiplier': 2.0,
+                               'steps': 80}
+  assert data['queries'][1] == {'after_phase': 1, 'mechanism': 'gaussian', 'noise_multiplier': 3.0,
+                                'sample_rate': 0.5}
+  assert data['schema'] == 'dpal_jax.ledger/1' and data['labeled_at'] == [0, 1, 2, None]
   assert again.epsilon_per_cohort() == ledger.epsilon_per_cohort()
 
 
 def test_a_cohort_with_rate_zero_spends_nothing_on_training():
-  ledger = Ledger('rdp', 1e-5, 8.0, 2)
+  ledger = Ledger.for_cohorts('rdp', 1e-5, 8.0, 2)
   ledger.record_phase(0, [0.0], 1.0, 100)
   assert ledger.epsilon_per_cohort() == [0.0, 0.0]
 
 
 def test_overspending_is_refused_before_anything_is_recorded():
-  ledger = Ledger('rdp', 1e-5, 2.0, 2)
+  ledger = Ledger.for_cohorts('rdp', 1e-5, 2.0, 2)
   ledger.record_phase(0, [0.1], 2.0, 50)
   with pytest.raises(BudgetExceededError, match='cohort 0'):
     ledger.record_phase(1, [0.9, 0.1], 0.5, 500)
-  assert len(ledger.phases) == 1
+  assert len(ledger.events['phases']) == 1
   with pytest.raises(BudgetExceededError, match='cohort 1'):
-    ledger.check_query(Query(0, 'laplace', epsilon=5.0))
-  assert not ledger.queries
+    ledger.check_query(QueryRound(0, LaplaceTopK(5.0)))
+  assert not ledger.events['queries']
 
 
 def test_overspending_is_allowed_on_purpose():
-  ledger = Ledger('rdp', 1e-5, 2.0, 2, allow_overspend=True)
+  ledger = Ledger.for_cohorts('rdp', 1e-5, 2.0, 2, allow_overspend=True)
   ledger.record_phase(0, [0.9], 0.5, 500)
   assert ledger.epsilon_per_cohort()[0] > 2.0
 
 
 def test_phases_must_come_in_order_with_one_rate_per_cohort():
-  ledger = Ledger('rdp', 1e-5, 8.0, 3)
+  ledger = Ledger.for_cohorts('rdp', 1e-5, 8.0, 3)
   with pytest.raises(ValueError, match='out of order'):
     ledger.record_phase(1, [0.1, 0.1], 1.0, 10)
   with pytest.raises(ValueError, match='one sample rate per cohort'):
@@ -90,9 +97,9 @@ def test_phases_must_come_in_order_with_one_rate_per_cohort():
 
 
 def test_pld_ledger_matches_a_fresh_pld_accountant():
-  ledger = Ledger('pld', 1e-5, 8.0, 2)
+  ledger = Ledger.for_cohorts('pld', 1e-5, 8.0, 2)
   ledger.record_phase(0, [0.3], 2.0, 40)
-  ledger.record_query(Query(0, 'laplace', epsilon=1.0))
+  ledger.record_query(QueryRound(0, LaplaceTopK(1.0)))
   fresh = dp_accounting.pld.PLDAccountant(value_discretization_interval=accounting.PLD_DISCRETIZATION)
   fresh.compose(dp_accounting.LaplaceDpEvent(1.0))
   assert ledger.epsilon_per_cohort()[1] == pytest.approx(fresh.get_epsilon(1e-5))
@@ -102,7 +109,7 @@ def test_pld_ledger_matches_a_fresh_pld_accountant():
 @hypothesis.given(rates=st.lists(st.floats(0.01, 1.0), min_size=3, max_size=3),
                   sigma=st.floats(0.5, 5.0), steps=st.integers(1, 300))
 def test_a_cohort_never_sampled_spends_nothing_on_training(rates, sigma, steps):
-  ledger = Ledger('rdp', 1e-5, 8.0, 3, allow_overspend=True)
+  ledger = Ledger.for_cohorts('rdp', 1e-5, 8.0, 3, allow_overspend=True)
   for phase in range(3):
     phase_rates = rates[:phase] + [0.0] if phase == 2 else rates[:phase + 1]
     ledger.record_phase(phase, phase_rates, sigma, steps)
@@ -125,3 +132,89 @@ def test_a_cohort_exact_plan_replays_within_budget_and_a_larger_rate_is_refused(
     ledger.check_phase(last.phase, greedy, last.noise_multiplier, last.steps)
   ledger.record_phase(last.phase, last.sample_rates, last.noise_multiplier, last.steps)
   assert ledger.epsilon_per_cohort() == pytest.approx(list(plan.epsilon_per_cohort))
+
+
+def _recompute_from_json(text: str) -> list[float]:
+  """Every unit's ε from ledger.json by its documented rules alone, in a fresh dp-accounting RDP
+  accountant (no dpal_jax code)."""
+  data = json.loads(text)
+  return [json_events.unit_epsilon(data, slot=unit, labeled_at=labeled_at,
+                                   prior=[_dp_event(e) for e in data['prior'][unit]] if data['prior'] else ())
+          for unit, labeled_at in enumerate(data['labeled_at'])]
+
+
+def _dp_event(data):
+  fields = {k: _dp_event(v) if isinstance(v, dict) else v for k, v in data.items() if k != 'dp_event'}
+  return getattr(dp_accounting, data['dp_event'])(**fields)
+
+
+@hypothesis.settings(max_examples=12, deadline=None)
+@hypothesis.given(data=st.data(), num_cohorts=st.integers(1, 4))
+def test_ledger_json_alone_recomputes_every_units_epsilon(data, num_cohorts):
+  prior = data.draw(st.none() | st.lists(
+      st.lists(st.builds(dp_accounting.LaplaceDpEvent, st.floats(0.5, 5.0)), max_size=2),
+      min_size=num_cohorts + 1, max_size=num_cohorts + 1))
+  ledger = Ledger.for_cohorts('rdp', 1e-5, 30.0, num_cohorts, allow_overspend=True, prior=prior or ())
+  for phase in range(num_cohorts):
+    for _ in range(data.draw(st.integers(1, 2))):   # any number of DP-SGD events per phase
+      rates = data.draw(st.lists(st.floats(0.0, 1.0), min_size=phase + 1, max_size=phase + 1))
+      ledger.record_phase(phase, rates, data.draw(st.floats(0.5, 5.0)), data.draw(st.integers(1, 50)))
+    if phase < num_cohorts - 1:
+      mechanism = data.draw(st.one_of(
+          st.builds(LaplaceTopK, st.floats(0.05, 2.0)),
+          st.builds(GaussianTopK, st.floats(0.5, 10.0), st.none() | st.floats(0.05, 1.0))))
+      ledger.record_query(QueryRound(phase, mechanism))
+  assert ledger.epsilon_per_unit() == pytest.approx(_recompute_from_json(ledger.to_json()), rel=1e-9)
+  assert ledger.epsilon_per_cohort() == ledger.epsilon_per_unit()[:-1]
+  assert ledger.epsilon_unlabeled() == ledger.epsilon_per_unit()[-1]
+  assert Ledger.from_json(ledger.to_json()) == ledger
+
+
+def test_prior_spend_counts_as_spent():
+  prior_events = [accounting.dpsgd_event(0.05, 1.5, 100)]
+  fresh = Ledger.for_cohorts('rdp', 1e-5, 3.0, 2)
+  fresh.record_phase(0, [0.05], 1.5, 100)
+  fresh.record_phase(1, [0.02, 0.05], 2.0, 30)
+  started = Ledger.for_cohorts('rdp', 1e-5, 3.0, 2, prior=[prior_events, [], []])
+  started.record_phase(0, [0.0], 1.5, 100)
+  started.record_phase(1, [0.02, 0.05], 2.0, 30)
+  assert started.epsilon_per_cohort()[0] == pytest.approx(fresh.epsilon_per_cohort()[0], rel=1e-12)
+  assert started.epsilon_per_cohort()[1] == fresh.epsilon_per_cohort()[1]
+  assert started.training_epsilon_per_cohort()[0] == pytest.approx(   # this run's training alone
+      _fresh_epsilon([accounting.dpsgd_event(0.02, 2.0, 30)]), rel=1e-9)
+  with pytest.raises(BudgetExceededError, match='cohort 0'):   # the prior leaves too little for more
+    started.check_phase(1, [0.5, 0.0], 1.0, 200)
+  assert Ledger.from_json(started.to_json()) == started
+  with pytest.raises(ValueError, match='prior spend is given for 1 units'):
+    Ledger.for_cohorts('rdp', 1e-5, 3.0, 2, prior=[prior_events])
+
+
+def test_units_in_any_labeling_order():
+  """Units need not be labeled in index order (persons): rates only for the labeled, queries charge the
+  rest."""
+  ledger = Ledger('rdp', 1e-5, 30.0, labeled_at=(1, 0, None), unit='person')
+  with pytest.raises(ValueError, match='one sample rate per person'):
+    ledger.record_phase(0, [0.2, 0.3], 1.0, 10)   # person 0 is labeled only before phase 1
+  ledger.record_phase(0, [0.0, 0.3], 1.0, 10)
+  ledger.record_query(QueryRound(0, LaplaceTopK(0.5)))
+  laplace = dp_accounting.LaplaceDpEvent(2.0)
+  assert ledger.epsilon_per_unit() == pytest.approx([
+      _fresh_epsilon([laplace]), _fresh_epsilon([accounting.dpsgd_event(0.3, 1.0, 10)]),
+      _fresh_epsilon([laplace])], rel=1e-9)
+  with pytest.raises(BudgetExceededError, match='person 1'):
+    Ledger('rdp', 1e-5, 0.1, labeled_at=(1, 0, None), unit='person').check_phase(0, [0, 0.9], 0.5, 99)
+
+
+def test_phases_may_repeat_but_never_skip():
+  ledger = Ledger.for_cohorts('rdp', 1e-5, 30.0, 3)
+  ledger.record_phase(0, [0.1], 1.0, 10)
+  ledger.record_phase(0, [0.2], 2.0, 20)    # a second DP-SGD event in phase 0 (e.g. another model)
+  assert ledger.epsilon_per_cohort()[0] == pytest.approx(_fresh_epsilon(
+      [accounting.dpsgd_event(0.1, 1.0, 10), accounting.dpsgd_event(0.2, 2.0, 20)]), rel=1e-9)
+  with pytest.raises(ValueError, match='out of order'):
+    ledger.record_phase(2, [0.1, 0.1, 0.1], 1.0, 10)
+
+
+def test_an_old_or_foreign_layout_is_refused():
+  with pytest.raises(ValueError, match='dpal_jax.ledger/1'):
+    Ledger.from_dict({'accountant': 'rdp', 'delta': 1e-5, 'num_cohorts': 2, 'phases': []})

@@ -1,0 +1,143 @@
+"""Privacy events: every spend of a run in one representation, charged to accounting units.
+
+An accounting unit u is a set of examples that share one privacy history: today a cohort (the examples
+labeled by the same query, cohort 0 the initial set) or the examples never labeled; next a group, a
+teacher's partition or a person. A unit has an index (its slot in a phase's sample rates) and
+`labeled_at`, the phase before which it was labeled (None: never labeled). Each event E states what it
+costs every unit as a dp-accounting event E(u) (NoOp for a unit it does not touch):
+
+- `DpsgdPhase` (kind 'phases'): S steps of DP-SGD at noise multiplier σ with one Poisson rate q_u per
+  unit, E(u) = (PoissonSampled(q_u, Gaussian(σ)))^S; a unit with rate 0 or without a slot pays nothing.
+  Its expected batch is E[B] = Σ_u q_u·|u|.
+- `QueryRound` (kind 'queries'): after phase k a selection mechanism (`privacy.mechanisms`) releases one
+  noisy score per unlabeled candidate; E(u) = the mechanism's event for every u still unlabeled then
+  (labeled_at(u) > k or None), NoOp for the labeled.
+- Room for what comes next, each one more class here with `dp_event(unit)`, `to_dict`, `from_dict` and one
+  line in KINDS: a teacher vote (every partition pays the aggregator's event per answered query, e.g.
+  GNMax with noise σ: Gaussian(σ/√2), since one partition moves two vote counts by one), a threshold test
+  (Gaussian(σ₁) on the top count), a label release.
+
+A unit's ε is ε_δ of prior(u) ∘ E_1(u) ∘ … ∘ E_n(u) in one fresh dp-accounting accountant (`Ledger`),
+where prior(u) is spend from before the run (persistent budgets), stored as raw dp-accounting events
+(`dp_event_to_dict`).
+"""
+
+import dataclasses
+from typing import ClassVar
+
+import dp_accounting
+
+from dpal_jax.privacy import accounting
+from dpal_jax.privacy import mechanisms
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+  """One accounting unit: its slot in sample rates and the phase before which it was labeled."""
+  index: int
+  labeled_at: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class DpsgdPhase:
+  """Training phase `phase`: `steps` DP-SGD steps at `noise_multiplier`, Poisson rate per unit.
+
+  `sample_rates[u]` is the rate of every example of unit u (in a plan, cohorts 0..phase).
+  """
+  phase: int
+  steps: int
+  noise_multiplier: float
+  sample_rates: tuple
+  kind: ClassVar[str] = 'phases'
+
+  def dp_event(self, unit: Unit) -> dp_accounting.DpEvent:
+    """What this phase costs `unit`: its rate's Poisson-subsampled Gaussian, `steps` times."""
+    if unit.index >= len(self.sample_rates):
+      return dp_accounting.NoOpDpEvent()
+    return accounting.dpsgd_event(self.sample_rates[unit.index], self.noise_multiplier, self.steps)
+
+  def expected_batch(self, unit_sizes) -> float:
+    """E[B] = Σ_u q_u·|u|, the expected Poisson batch (the divisor of the noisy gradient sum)."""
+    return expected_batch(self.sample_rates, unit_sizes)
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self) | {'sample_rates': list(self.sample_rates)}
+
+  @classmethod
+  def from_dict(cls, data: dict) -> 'DpsgdPhase':
+    return cls(**data | {'sample_rates': tuple(data['sample_rates'])})
+
+
+def expected_batch(sample_rates, unit_sizes) -> float:
+  """Σ_u q_u·|u|: the expected size of a Poisson batch drawn at rate q_u from each unit u."""
+  return float(sum(q * n for q, n in zip(sample_rates, unit_sizes)))
+
+
+@dataclasses.dataclass(frozen=True)
+class QueryRound:
+  """A selection round after `after_phase`, charged to every unit still unlabeled then.
+
+  `mechanism` is the private release that scores the candidates (`privacy.mechanisms`); the same object
+  runs the selection, so its noise is the noise accounted here.
+  """
+  after_phase: int
+  mechanism: mechanisms.TopKMechanism
+  kind: ClassVar[str] = 'queries'
+
+  def charges(self, unit: Unit) -> bool:
+    """Whether `unit` was still unlabeled, so scored, in this round."""
+    return unit.labeled_at is None or unit.labeled_at > self.after_phase
+
+  def dp_event(self, unit: Unit) -> dp_accounting.DpEvent:
+    """The mechanism's event for a unit this round scored; NoOp for one already labeled."""
+    return self.mechanism.dp_event() if self.charges(unit) else dp_accounting.NoOpDpEvent()
+
+  def to_dict(self) -> dict:
+    return {'after_phase': self.after_phase, **mechanisms.to_dict(self.mechanism)}
+
+  @classmethod
+  def from_dict(cls, data: dict) -> 'QueryRound':
+    data = dict(data)
+    return cls(data.pop('after_phase'), mechanisms.from_dict(data))
+
+
+# Event kinds by their key in plan.json / ledger.json, in the order a unit's events are composed (a fixed
+# order, so that ε is the same to the last bit however the events were recorded).
+KINDS = {cls.kind: cls for cls in (QueryRound, DpsgdPhase)}
+
+
+def dp_event_to_dict(event: dp_accounting.DpEvent) -> dict:
+  """A dp-accounting event as plain data: {'dp_event': class name, field: value, …}, nested events alike.
+
+  >>> dp_event_to_dict(dp_accounting.PoissonSampledDpEvent(0.1, dp_accounting.GaussianDpEvent(2.0)))
+  {'dp_event': 'PoissonSampledDpEvent', 'sampling_probability': 0.1, 'event': {'dp_event': \
+'GaussianDpEvent', 'noise_multiplier': 2.0}}
+  """
+  return _plain(event.to_named_tuple())
+
+
+def dp_event_from_dict(data: dict) -> dp_accounting.DpEvent:
+  """The dp-accounting event `dp_event_to_dict` wrote."""
+  data = dict(data)
+  cls = getattr(dp_accounting, str(data.pop('dp_event', None)), None)
+  if not (isinstance(cls, type) and issubclass(cls, dp_accounting.DpEvent)):
+    raise ValueError(f'{data} does not name a dp-accounting event')
+  return cls(**{k: _event_or_value(v) for k, v in data.items()})
+
+
+def _plain(value):
+  if hasattr(value, 'class_name'):   # dp-accounting's named-tuple form of an event
+    fields = value._asdict()
+    del fields['module_name']
+    return {'dp_event': fields.pop('class_name'), **{k: _plain(v) for k, v in fields.items()}}
+  if isinstance(value, (list, tuple)):
+    return [_plain(v) for v in value]
+  return value
+
+
+def _event_or_value(value):
+  if isinstance(value, dict):
+    return dp_event_from_dict(value)
+  if isinstance(value, list):
+    return [_event_or_value(v) for v in value]
+  return value
