@@ -12,8 +12,8 @@ costs every unit as a dp-accounting event E(u) (NoOp for a unit it does not touc
 - `QueryRound` (kind 'queries'): after phase k a selection mechanism (`privacy.mechanisms`) releases one
   noisy score per unlabeled candidate; E(u) = the mechanism's event for every u still unlabeled then
   (labeled_at(u) > k or None), NoOp for the labeled.
-- Room for what comes next, each one more class here with `dp_event(unit)`, `to_dict`, `from_dict` and one
-  line in KINDS: a teacher vote (every partition pays the aggregator's event per answered query, e.g.
+- Room for what comes next, each one more class here with `dp_event(unit)`, `describe()`, `to_dict`,
+  `from_dict` and one line in KINDS: a teacher vote (every partition pays the aggregator's event per answered query, e.g.
   GNMax with noise σ: Gaussian(σ/√2), since one partition moves two vote counts by one), a threshold test
   (Gaussian(σ₁) on the top count), a label release.
 
@@ -56,6 +56,9 @@ class DpsgdPhase:
       return dp_accounting.NoOpDpEvent()
     return accounting.dpsgd_event(self.sample_rates[unit.index], self.noise_multiplier, self.steps)
 
+  def describe(self) -> str:
+    return f'phase {self.phase}'
+
   def expected_batch(self, unit_sizes) -> float:
     """E[B] = Σ_u q_u·|u|, the expected Poisson batch (the divisor of the noisy gradient sum)."""
     return expected_batch(self.sample_rates, unit_sizes)
@@ -83,6 +86,9 @@ class QueryRound:
   after_phase: int
   mechanism: mechanisms.TopKMechanism
   kind: ClassVar[str] = 'queries'
+
+  def describe(self) -> str:
+    return f'query after phase {self.after_phase}'
 
   def charges(self, unit: Unit) -> bool:
     """Whether `unit` was still unlabeled, so scored, in this round."""

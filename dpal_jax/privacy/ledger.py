@@ -10,21 +10,23 @@ dp-accounting accountant (RDP or PLD), so training and queries add up in the sam
 
   ε(u) = ε_δ( prior(u) ∘ query events of u ∘ training events of u ).
 
-`check_*` refuses (BudgetExceededError) an event that would take any unit above the target before it is
-spent, except in the original's modes, chosen on purpose (`allow_overspend`).
+`check` (and `check_phase`, `check_query`) refuses, with BudgetExceededError, an event that would take any
+unit above the target, before it is spent, except in the original's modes, chosen on purpose
+(`allow_overspend`).
 
 `ledger.json` (schema `dpal_jax.ledger/1`) holds the raw events, so anyone can recompute every ε with
-dp-accounting alone:
+dp-accounting alone (event names below are dp-accounting's classes):
 - `accountant` ('rdp' | 'pld'), `delta`, `target_epsilon` (null: no privacy), `allow_overspend`;
 - `unit` ('cohort'), `labeled_at`: per unit, the phase before which it was labeled (null: never labeled;
   for cohorts [0, 1, …, C−1, null]);
 - `prior`: [] or, per unit, dp-accounting events already spent, each {'dp_event': class name, its fields};
 - `phases`: every DP-SGD phase {'phase', 'steps', 'noise_multiplier', 'sample_rates' (one per unit slot)}:
-  unit u pays SelfComposed(PoissonSampled(sample_rates[u], Gaussian(noise_multiplier)), steps) when it
-  has a slot and a rate > 0;
+  unit u pays SelfComposedDpEvent(PoissonSampledDpEvent(sample_rates[u],
+  GaussianDpEvent(noise_multiplier)), steps) when it has a slot and a rate > 0;
 - `queries`: every query round {'after_phase', 'mechanism', its parameters}: unit u pays it when its
-  labeled_at is null or > after_phase — 'laplace' {'epsilon'}: Laplace(1/epsilon); 'gaussian'
-  {'noise_multiplier', 'sample_rate'?}: Gaussian(noise_multiplier), Poisson-sampled at sample_rate if set.
+  labeled_at is null or > after_phase — 'laplace' {'epsilon'}: LaplaceDpEvent(1/epsilon); 'gaussian'
+  {'noise_multiplier', 'sample_rate' (optional)}: GaussianDpEvent(noise_multiplier), inside
+  PoissonSampledDpEvent(sample_rate, ·) when a sample rate is given.
 """
 
 import dataclasses
@@ -159,10 +161,8 @@ class Ledger:
     spent = [(self._epsilon(u, extra=event), u) for u in self.units]
     worst, unit = max(spent, key=lambda pair: pair[0])
     if worst > limit:
-      what = (f'phase {event.phase}' if isinstance(event, events_lib.DpsgdPhase)
-              else f'query after phase {event.after_phase}')
       raise BudgetExceededError(
-          f'{what} would take {self._name(unit)} to ε = {worst:.4f} > the target {self.target_epsilon} '
+          f'{event.describe()} would take {self._name(unit)} to ε = {worst:.4f} > the target {self.target_epsilon} '
           f'(δ = {self.delta}); nothing was spent. Use the plan made for this config '
           f'(python -m dpal_jax.plan) or name one of the original modes in privacy.mode on purpose')
 
