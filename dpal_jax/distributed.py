@@ -25,6 +25,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+HEARTBEAT_TIMEOUT_SECONDS = 100  # jax.distributed's default
 SEED_WORDS = 4  # 128 bits of OS entropy, broadcast as uint32 words (JAX's default int width is 32)
 
 
@@ -41,17 +42,21 @@ class Runtime:
 
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None, *, auto: bool = False) -> Runtime:
+               process_id: int | None = None, *, auto: bool = False,
+               heartbeat_timeout_seconds: int = HEARTBEAT_TIMEOUT_SECONDS) -> Runtime:
   """Joins the multi-process runtime when asked to (arguments, `JAX_COORDINATOR_ADDRESS`, or `auto`).
 
   Must run before any other JAX call that touches a device. Returns where this process stands;
-  without any request it is a no-op and reports a single process.
+  without any request it is a no-op and reports a single process. A process that sends no heartbeat
+  for `heartbeat_timeout_seconds` counts as dead and the survivors stop with an error (a run whose
+  process was killed then ends everywhere, and restarting every process resumes it).
   """
   requested = (auto or coordinator_address is not None or num_processes is not None
                or process_id is not None or 'JAX_COORDINATOR_ADDRESS' in os.environ)
   if requested and not jax.distributed.is_initialized():
     jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
-                               process_id=process_id)
+                               process_id=process_id,
+                               heartbeat_timeout_seconds=heartbeat_timeout_seconds)
   return runtime()
 
 
@@ -76,6 +81,16 @@ def shared_seed(seed: int | None) -> int:
   words = np.random.SeedSequence().generate_state(SEED_WORDS, dtype=np.uint32)
   words = np.asarray(multihost_utils.broadcast_one_to_all(words)).astype(np.uint32)
   return int(sum(int(w) << (32 * i) for i, w in enumerate(words)))
+
+
+def from_coordinator(tree):
+  """Process 0's values of a pytree of host arrays, in every process (identity in one process).
+
+  For host-side choices every process must agree on bit for bit, e.g. a query's selected indices.
+  """
+  if jax.process_count() == 1:
+    return tree
+  return jax.tree.map(np.asarray, multihost_utils.broadcast_one_to_all(tree))
 
 
 def host_copy(tree):
