@@ -17,6 +17,7 @@ import pytest
 from dpal_jax import distributed
 from dpal_jax.dpsgd.trainer import Trainer
 from dpal_jax.models.mlp import MLP
+from tests.row_source import RecordingRows
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
 # (model, input shape, grad_method): the Dense fast path, and per-example gradients with dropout (each
@@ -49,21 +50,6 @@ WORKER = textwrap.dedent('''
 ''')
 
 
-class RecordingRows:
-  """A pool array that records which rows are read."""
-
-  def __init__(self, array):
-    self.array, self.reads = array, []
-    self.shape, self.dtype = array.shape, array.dtype
-
-  def __len__(self):
-    return len(self.array)
-
-  def __getitem__(self, rows):
-    self.reads.extend(np.asarray(rows).tolist())
-    return self.array[rows]
-
-
 def train(name: str, seed: int, mesh):
   """STEPS DP logical batches of one case; returns (state, sorted rows of x read by this process)."""
   model, shape, grad_method = CASES[name]
@@ -77,7 +63,7 @@ def train(name: str, seed: int, mesh):
       state, x, y, sample_rates=np.full(POOL, 0.5), steps=STEPS, noise_multiplier=1.0,
       expected_batch_size=12.0, rng=np.random.default_rng(seed),
       key=jax.random.key(seed % 2**32), progress=False)
-  return state, sorted(x.reads)
+  return state, sorted(row for read in x.reads for row in read)
 
 
 def flat(params) -> dict:

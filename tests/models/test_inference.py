@@ -11,6 +11,7 @@ import pytest
 
 from dpal_jax.models import inference
 from dpal_jax.models.mlp import MLP
+from tests.row_source import RecordingRows
 
 
 @pytest.fixture(scope='module')
@@ -71,27 +72,13 @@ def test_map_batches_returns_pytrees_trimmed(tiny):
   np.testing.assert_allclose(out['x'], 2 * x)
 
 
-class CountingRows:
-  """A lazy row source (rows generated on demand) that records the size of every read."""
-
-  def __init__(self, x):
-    self.x, self.reads = x, []
-    self.shape, self.dtype = x.shape, x.dtype
-
-  def __len__(self):
-    return len(self.x)
-
-  def __getitem__(self, index):
-    self.reads.append(len(self.x[index]))
-    return self.x[index]
-
-
 def test_a_lazy_row_source_is_read_one_batch_at_a_time(tiny):
   model, params, x = tiny
-  source = CountingRows(x)
+  source = RecordingRows(x)
   logits = inference.predict(model, params, source, batch_size=8)
   np.testing.assert_array_equal(logits, inference.predict(model, params, x, batch_size=8))
-  assert source.reads == [8, 8, 8, 8, 5]
+  assert [len(read) for read in source.reads] == [8, 8, 8, 8, 5]
+  assert [row for read in source.reads for row in read] == list(range(37))
 
 
 SHARDED = '''
