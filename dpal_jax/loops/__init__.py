@@ -14,6 +14,7 @@ from dpal_jax.loops import protocol
 LOOPS = {
     'dpal': 'dpal_jax.loops.dpal:Loop',
     'random_baseline': 'dpal_jax.loops.random_baseline:Loop',
+    'audit': 'dpal_jax.audit.loop:Loop',
 }
 
 
