@@ -128,14 +128,15 @@ class Loop(protocol.Loop):
     return state.replace(history=state.history + (row,)), protocol.Release(log, row)
 
   def summary(self, state: RunState) -> dict:
-    config, plan = self.config, self.plan
+    config, plan, spec = self.config, self.plan, self.plan.phases[0]
     rows = {row['audit']: row for row in state.history}
     return {
         'schema': SCHEMA,
         'dataset': config.dataset.name,
-        'setting': {'canary_kind': config.audit.canary_kind, 'model': config.model.name, 'steps': plan.phases[0].steps,
-                    'noise_multiplier': plan.phases[0].noise_multiplier,
-                    'sample_rate': plan.phases[0].sample_rates[0], 'clip_norm': config.train.clip_norm,
+        'setting': {'canary_kind': config.audit.canary_kind, 'guesses': config.audit.guesses,
+                    'significance': config.audit.significance, 'model': config.model.name,
+                    'steps': spec.steps, 'noise_multiplier': spec.noise_multiplier,
+                    'sample_rate': spec.sample_rates[0], 'clip_norm': config.train.clip_norm,
                     'learning_rate': config.train.learning_rate, 'labeled': plan.cohort_sizes[0],
                     'accountant': plan.accountant, 'query_mechanism': config.privacy.query_mechanism,
                     'strategy': self.strategy.name},

@@ -100,3 +100,11 @@ def test_command_line_writes_audit_json_in_its_own_workdir(tmp_path):
        f'--workdir={tmp_path / "bad"}', '--config.train.optimizer=adam'],
       cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
   assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith('error: train.optimizer')
+
+
+def test_a_finished_audit_resumes_to_the_same_result(tmp_path):
+  first = _audit(tmp_path, query_canaries=0)
+  again = _audit(tmp_path, query_canaries=0)      # same workdir: restored, nothing recomputed
+  assert again['training'] == first['training']
+  ledger = json.loads((tmp_path / 'audit_0' / 'ledger.json').read_text())
+  assert len(ledger['phases']) == 1        # the one training phase, paid once
