@@ -125,17 +125,6 @@ def select(strategy: Strategy, *, model, committee: Mapping, x_unlabeled: np.nda
   return mechanism.top_k(scores, k, clamp=strategy.clamp, rng=rng)
 
 
-def query(strategy: Strategy, *, model, params, x_unlabeled: np.ndarray, x_labeled: np.ndarray, k: int,
-          task: str, query=None, rng: np.random.Generator, key: jax.Array, batch_size: int,
-          mc_samples: int = 20, mc_dropout: float = 0.3) -> np.ndarray:
-  """`select` with one parameter set and the plan's `QueryRound` (None: exact); until the loop calls
-  `select` itself."""
-  return select(strategy, model=model, committee={ONLINE: params}, x_unlabeled=x_unlabeled,
-                x_labeled=x_labeled, k=k, task=task,
-                mechanism=None if query is None else query.mechanism, rng=rng, key=key,
-                batch_size=batch_size, mc_samples=mc_samples, mc_dropout=mc_dropout)
-
-
 def pool_scores(strategy: Strategy, *, model, params, x: np.ndarray, task: str, key: jax.Array,
                 batch_size: int, mc_samples: int = 20, mc_dropout: float = 0.3) -> np.ndarray:
   """The strategy's score of every row of `x` (unclamped), in jitted padded batches."""

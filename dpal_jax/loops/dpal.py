@@ -76,10 +76,11 @@ class Loop(protocol.Loop):
     if query is not None:
       state.ledger.check_query(query)
     unlabeled = pool.unlabeled()
-    chosen = strategies.query(
-        self.strategy, model=self.trainer.model, params=state.train.params,
+    chosen = strategies.select(
+        self.strategy, model=self.trainer.model, committee={strategies.ONLINE: state.train.params},
         x_unlabeled=dataset.x_train[unlabeled], x_labeled=dataset.x_train[pool.labeled],
-        k=config.al.query_sizes[phase - 1], task=dataset.task, query=query, rng=state.randomness.rng,
+        k=config.al.query_sizes[phase - 1], task=dataset.task,
+        mechanism=None if query is None else query.mechanism, rng=state.randomness.rng,
         key=state.randomness.next_key(), batch_size=config.al.query_batch_size,
         mc_samples=config.al.mc_samples, mc_dropout=config.al.mc_dropout)
     if query is not None:

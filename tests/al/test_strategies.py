@@ -1,4 +1,4 @@
-"""The strategy registry and the `select` entry point (and its `query` wrapper), end to end through a
+"""The strategy registry and the `select` entry point, end to end through a
 tiny model."""
 
 import jax
@@ -9,7 +9,6 @@ from dpal_jax.al import strategies
 from dpal_jax.al import uncertainty
 from dpal_jax.errors import ConfigError
 from dpal_jax.models import inference
-from dpal_jax.privacy.events import QueryRound
 from dpal_jax.privacy.mechanisms.gaussian_top_k import GaussianTopK
 from dpal_jax.privacy.mechanisms.laplace_top_k import LaplaceTopK
 
@@ -116,22 +115,6 @@ def test_random_is_uniform_and_ignores_the_model(pool):
 def test_query_size_larger_than_the_pool_is_refused(tiny, pool):
   with pytest.raises(ConfigError, match='al.query_sizes'):
     _query('entropy', *tiny, pool, k=len(pool[0]) + 1)
-
-
-@pytest.mark.parametrize('name', ['entropy', 'bald', 'badge', 'random'])
-@pytest.mark.parametrize('mechanism', [None, LAPLACE, GAUSSIAN], ids=['exact', 'laplace', 'gaussian'])
-def test_the_query_wrapper_is_select_with_one_member(name, mechanism, tiny, pool):
-  """`query(params=…, query=QueryRound)` (the loop's call until it switches) selects what `select` does."""
-  if mechanism is not None and not strategies.get(name).private:
-    return
-  model, params = tiny
-  round_ = None if mechanism is None else QueryRound(0, mechanism)
-  old = strategies.query(strategies.get(name), model=model, params=params, x_unlabeled=pool[0],
-                         x_labeled=pool[1], k=10, task='multiclass', query=round_,
-                         rng=np.random.default_rng(3), key=jax.random.key(3), batch_size=64,
-                         mc_samples=3)
-  np.testing.assert_array_equal(old, _query(name, model, params, pool, query=mechanism, seed=3,
-                                            mc_samples=3))
 
 
 def test_the_mechanism_draws_the_noise(tiny, pool):
