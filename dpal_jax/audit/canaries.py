@@ -60,7 +60,11 @@ def gradient_canaries(m: int, sample_shape: tuple) -> tuple[np.ndarray, np.ndarr
 
 
 def coin(m: int, rng: np.random.Generator) -> np.ndarray:
-  """m independent fair coins (bool): which canaries are included."""
+  """m independent fair coins (bool): which canaries are included.
+
+  *Formal guarantees*: independent Bernoulli(½) draws from `rng`, as the one-run bound assumes; draw them
+  from the run's own (OS-entropy or seeded) generator, never from anything the mechanism reads.
+  """
   if m < 2:
     raise ValueError(f'an audit needs at least 2 canaries, got {m}')
   return rng.random(m) < 0.5

@@ -69,6 +69,9 @@ class Loop(protocol.Loop):
 
   def __init__(self, config):
     self.config = config
+    if 'audit' not in config:
+      raise ConfigError("audit: the config has no audit section; start from configs/audit.py, or turn a "
+                        'config into its audit with add_audit(config) there')
     audit = config.audit
     if config.train.optimizer != 'sgd':
       raise ConfigError(f'train.optimizer ({config.train.optimizer!r}): the audit reads each released '

@@ -27,7 +27,12 @@ CHUNK = 128   # canaries per vmapped gradient batch (bounds memory at CHUNK × t
 
 
 def released_sum(params_before, params_after, *, learning_rate: float, expected_batch_size: float):
-  """G_t = (θ_t − θ_{t+1}) · E[B] / η: the noisy clipped-gradient sum of one plain-SGD step."""
+  """G_t = (θ_t − θ_{t+1}) · E[B] / η: the noisy clipped-gradient sum of one plain-SGD step.
+
+  *Formal guarantees*: exact (up to float32 rounding) for `optax.sgd` without momentum or weight decay,
+  the update the audit loop requires; for any other optimizer it is not the released sum. G_t is
+  post-processing of released iterates, so reading it costs no privacy beyond the step's own.
+  """
   scale = expected_batch_size / learning_rate
   return jax.tree.map(lambda a, b: (a - b) * scale, params_before, params_after)
 
@@ -58,6 +63,9 @@ def alignment(model, loss_fn, params, released, x: np.ndarray, y: np.ndarray,
     released: G_t of that step (`released_sum`).
     x, y: the canaries, all m of them (included or not: the auditor does not use the coin here).
     clip_norm: C, the clip norm the claim is made for.
+
+  *Formal guarantees*: a function of the released G_t, θ_t and the public canaries only (never of the
+  coin), so any threshold rule on these scores is a valid guessing rule for `statistics.lower_bound`.
   """
   m = len(x)
   padded = -(-m // CHUNK) * CHUNK     # one chunk shape, one compile

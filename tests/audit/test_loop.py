@@ -18,9 +18,10 @@ from tests.configs import tiny_audit
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _audit(tmp_path, broken=None, seed=0, **fields):
+def _audit(tmp_path, broken=None, seed=0, mechanism='laplace', **fields):
   config = tiny_audit.get_config()
   config.seed = seed
+  config.privacy.query_mechanism = mechanism
   for name, value in fields.items():
     config.audit[name] = value
   config_schema.check(config)
@@ -49,12 +50,18 @@ def test_each_broken_training_engine_is_caught(tmp_path, broken):
   assert row['lower_bound'] > row['claimed_epsilon'] and row['violation'], row
 
 
-def test_query_without_noise_is_caught(tmp_path):
-  audit = _audit(tmp_path, sabotage.query_noise_off)
+@pytest.mark.parametrize('mechanism', ['laplace', 'gaussian'])
+def test_query_without_noise_is_caught(tmp_path, mechanism):
+  audit = _audit(tmp_path, sabotage.query_noise_off, mechanism=mechanism, canaries=100, guesses=10)
   row = audit['query']
   assert row['lower_bound'] > row['claimed_epsilon'] and row['violation'], row
   assert row['correct'] == row['guesses']          # every selected canary was a planted one
   assert not audit['training']['violation']
+
+
+def test_honest_gaussian_query_stays_below_the_claim(tmp_path):
+  row = _audit(tmp_path, mechanism='gaussian', canaries=100, guesses=10)['query']
+  assert row['lower_bound'] <= row['claimed_epsilon'] and row['guesses'] > 0, row
 
 
 def test_input_canaries_run_and_stay_below_the_claim(tmp_path):
@@ -80,6 +87,10 @@ def test_config_errors_name_the_field():
   config.audit.guesses = 2000
   with pytest.raises(ConfigError, match='audit.guesses'):
     audit_loop.Loop(config)
+  del config['audit']
+  with pytest.raises(ConfigError, match='audit: the config has no audit section'):
+    audit_loop.Loop(config)
+  config = tiny_audit.get_config()
   config.audit.canary_kind = 'pixel'
   with pytest.raises(ConfigError, match='audit.canary_kind'):
     config_schema.check(config)
