@@ -32,10 +32,9 @@ def _quiet_library_logs(record) -> bool:
 def main(argv):
   del argv
   # pylint: disable-next=g-import-not-at-top  (after flags: faster --help)
-  from dpal_jax import config_schema, loops
+  from dpal_jax import loops
   logging.set_verbosity(logging.INFO)
   py_logging.getLogger('absl').addFilter(_quiet_library_logs)
-  config_schema.check(_CONFIG.value)   # before the workdir exists
   workdir = _WORKDIR.value or default_workdir(flags.FLAGS['config'].config_filename)
   summary = loops.run(_CONFIG.value, workdir)
   print(f"final test {summary['metric']}: {summary['final_test_metric']:.4f}; "
