@@ -14,6 +14,7 @@ import logging as py_logging
 import os
 import re
 import sys
+import tempfile
 from typing import Any
 
 import jax
@@ -56,7 +57,7 @@ class Checkpointer:
       workdir_lib.make_secret(self.directory)
       self._manager = self._open()
     try:
-      with _orbax_errors_silenced():
+      with _orbax_errors_silenced(self):
         self._manager.save(
             stage,
             args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
@@ -120,24 +121,39 @@ class _DropOrbaxErrors(py_logging.Filter):
 
 
 @contextlib.contextmanager
-def _orbax_errors_silenced():
-  """While saving: orbax's own error logs (with tracebacks) are dropped, since a failed save is
-  reported once, as one line, by `save`; and after a failed save the "Event loop is closed" errors of
-  orbax's abandoned background writers are not printed."""
+def _orbax_errors_silenced(checkpointer: Checkpointer):
+  """While saving, what orbax prints goes to a held file, replayed when the save succeeds. A failed save
+  is reported once, as one line, by `save`: then orbax's own error logs and the tracebacks of its
+  abandoned background writers ("Event loop is closed") are dropped, the writers are let finish first,
+  and any that print at exit are silenced too."""
   absl_logger = py_logging.getLogger('absl')
   drop = _DropOrbaxErrors()
   absl_logger.addFilter(drop)
   excepthook = sys.excepthook
   sys.excepthook = _ignore_closed_event_loop(excepthook)
+  sys.stderr.flush()
+  saved = os.dup(2)
+  held = tempfile.TemporaryFile()
+  os.dup2(held.fileno(), 2)
+  failed = False
   try:
     yield
   except BaseException:
+    failed = True
     sys.unraisablehook = lambda unraisable: None  # the writers' coroutines, collected at exit
+    with contextlib.suppress(Exception):
+      checkpointer.close()  # waits for orbax's writers, whose tracebacks land in `held`
     raise
-  else:
-    sys.excepthook = excepthook
   finally:
+    sys.stderr.flush()
+    os.dup2(saved, 2)
+    os.close(saved)
     absl_logger.removeFilter(drop)
+    if not failed:
+      sys.excepthook = excepthook
+      held.seek(0)
+      os.write(2, held.read())
+    held.close()
 
 
 def _ignore_closed_event_loop(hook):

@@ -50,7 +50,10 @@ def _imports(path):
 
 
 def _layer_of(relpath):
+  """The layer name of a module; a package's `__main__.py` is an entry point."""
   parts = relpath[:-3].split(os.sep)
+  if parts[-1] == '__main__':
+    return 'main'
   return parts[1] if len(parts) > 1 else None
 
 
