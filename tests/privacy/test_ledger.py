@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import dp_accounting
@@ -10,6 +11,7 @@ from configs import default
 
 from dpal_jax.errors import BudgetExceededError
 from dpal_jax.privacy import accounting
+from dpal_jax.privacy.events import DpsgdPhase
 from dpal_jax.privacy.events import QueryRound
 from dpal_jax.privacy.ledger import Ledger
 from dpal_jax.privacy.mechanisms.gaussian_top_k import GaussianTopK
@@ -218,3 +220,23 @@ def test_phases_may_repeat_but_never_skip():
 def test_an_old_or_foreign_layout_is_refused():
   with pytest.raises(ValueError, match='dpal_jax.ledger/1'):
     Ledger.from_dict({'accountant': 'rdp', 'delta': 1e-5, 'num_cohorts': 2, 'phases': []})
+
+
+@hypothesis.settings(max_examples=15, deadline=None)
+@hypothesis.given(data=st.data(), target=st.floats(0.5, 6.0))
+def test_whatever_is_attempted_no_unit_ever_ends_above_the_target(data, target):
+  """Record every drawn query and phase the ledger accepts (a refused phase trains nobody instead)."""
+  ledger = Ledger.for_cohorts('rdp', 1e-5, target, 3)
+  for phase in range(3):
+    if phase:
+      try:
+        ledger.record(QueryRound(phase - 1, LaplaceTopK(data.draw(st.floats(0.05, 3.0)))))
+      except BudgetExceededError:
+        pass
+    rates = tuple(data.draw(st.lists(st.floats(0.0, 1.0), min_size=phase + 1, max_size=phase + 1)))
+    event = DpsgdPhase(phase, data.draw(st.integers(1, 300)), data.draw(st.floats(0.5, 4.0)), rates)
+    try:
+      ledger.record(event)
+    except BudgetExceededError:
+      ledger.record(dataclasses.replace(event, sample_rates=(0.0,) * (phase + 1)))
+  assert max(ledger.epsilon_per_unit()) <= target * (1 + 1e-6)
