@@ -13,9 +13,9 @@ costs every unit as a dp-accounting event E(u) (NoOp for a unit it does not touc
   noisy score per unlabeled candidate; E(u) = the mechanism's event for every u still unlabeled then
   (labeled_at(u) > k or None), NoOp for the labeled.
 - Room for what comes next, each one more class here with `dp_event(unit)`, `describe()`, `to_dict`,
-  `from_dict` and one line in KINDS: a teacher vote (every partition pays the aggregator's event per answered query, e.g.
-  GNMax with noise σ: Gaussian(σ/√2), since one partition moves two vote counts by one), a threshold test
-  (Gaussian(σ₁) on the top count), a label release.
+  `from_dict` and one line in KINDS: a teacher vote (every partition pays the aggregator's event per
+  answered query, e.g. GNMax with noise σ: Gaussian(σ/√2), since one partition moves two vote counts by
+  one), a threshold test (Gaussian(σ₁) on the top count), a label release.
 
 A unit's ε is ε_δ of prior(u) ∘ E_1(u) ∘ … ∘ E_n(u) in one fresh dp-accounting accountant (`Ledger`),
 where prior(u) is spend from before the run (persistent budgets), stored as raw dp-accounting events

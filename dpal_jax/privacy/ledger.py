@@ -162,8 +162,8 @@ class Ledger:
     worst, unit = max(spent, key=lambda pair: pair[0])
     if worst > limit:
       raise BudgetExceededError(
-          f'{event.describe()} would take {self._name(unit)} to ε = {worst:.4f} > the target {self.target_epsilon} '
-          f'(δ = {self.delta}); nothing was spent. Use the plan made for this config '
+          f'{event.describe()} would take {self._name(unit)} to ε = {worst:.4f} > the target '
+          f'{self.target_epsilon} (δ = {self.delta}); nothing was spent. Use the plan made for this config '
           f'(python -m dpal_jax.plan) or name one of the original modes in privacy.mode on purpose')
 
   def record(self, event) -> None:

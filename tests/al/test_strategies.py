@@ -130,7 +130,8 @@ def test_the_mechanism_draws_the_noise(tiny, pool):
 
 def test_a_committee_without_the_members_a_strategy_reads_is_refused(tiny, pool):
   model, params = tiny
-  with pytest.raises(ValueError, match=r"reads the parameter sets \['online'\]; the committee holds \['ema'\]"):
+  missing = r"reads the parameter sets \['online'\]; the committee holds \['ema'\]"
+  with pytest.raises(ValueError, match=missing):
     strategies.select(strategies.get('entropy'), model=model, committee={'ema': params},
                       x_unlabeled=pool[0], x_labeled=pool[1], k=5, task='multiclass', mechanism=None,
                       rng=np.random.default_rng(0), key=jax.random.key(0), batch_size=64)
