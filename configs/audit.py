@@ -5,21 +5,13 @@ canaries and 1000 query canaries (one run, 95% confidence). The audit reads ever
 with plain SGD. `add_audit` turns any config into its audit.
 """
 
-import ml_collections
-
 from configs import default
+from dpal_jax.audit import loop as audit_loop
 
 
 def add_audit(config, claimed_epsilon: float | None = None):
-  """`config` as an audit: loop 'audit', plain SGD, the audit's own fields (and ε, when given)."""
-  config.loop = 'audit'
-  config.train.optimizer = 'sgd'
-  config.audit = ml_collections.ConfigDict()
-  config.audit.canaries = 1000          # m training canaries, each included by a fair coin
-  config.audit.canary_kind = 'gradient' # 'gradient' (Dirac, white-box) | 'input' (input space)
-  config.audit.guesses = 100            # "included" guessed for the 100 highest scores
-  config.audit.query_canaries = 1000    # planted candidates of one query round (0: no query audit)
-  config.audit.significance = 0.05      # the bound holds with probability ≥ 95%
+  """`config` as an audit (loop 'audit', plain SGD; see dpal_jax.audit.loop.audit_config), at ε when given."""
+  config = audit_loop.audit_config(config)
   if claimed_epsilon is not None:
     config.privacy.epsilon = claimed_epsilon
   return config

@@ -50,4 +50,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.al.query_batch_size = 1024
   config.al.mc_samples = 20           # BALD
   config.al.mc_dropout = 0.3          # BALD
+
+  # Empirical privacy audit (dpal_jax.audit): with `enabled`, after the run a separate audit run in
+  # WORKDIR/audit (its own ledger) plants canaries and writes audit.json; summary.json links it.
+  config.audit = ml_collections.ConfigDict()
+  config.audit.enabled = False
+  config.audit.canaries = 1000          # m training canaries, each included by a fair coin
+  config.audit.canary_kind = 'gradient' # 'gradient' (Dirac, white-box) | 'input' (input space)
+  config.audit.guesses = 100            # "included" guessed for the 100 highest scores
+  config.audit.query_canaries = 1000    # planted candidates of one query round (0: no query audit)
+  config.audit.significance = 0.05      # the bound holds with probability ≥ 95%
   return config

@@ -102,9 +102,11 @@ FIELDS: dict[str, Check] = {
 
 
 def known_fields(loop: str = DEFAULT_LOOP) -> dict[str, Check]:
-  """FIELDS and the fields only `loop` reads: its Loop class's `CONFIG_FIELDS` ({field: Check}), if any."""
+  """FIELDS, the audit's fields (any loop may enable the audit) and the fields only `loop` reads: its Loop
+  class's `CONFIG_FIELDS` ({field: Check}), if any."""
   loop_class = registry.resolve(_loops(), loop, 'loop')
-  return FIELDS | dict(getattr(loop_class, 'CONFIG_FIELDS', {}))
+  audit_fields = registry.resolve(_loops(), 'audit', 'loop').CONFIG_FIELDS  # audit.enabled: any loop
+  return FIELDS | dict(audit_fields) | dict(getattr(loop_class, 'CONFIG_FIELDS', {}))
 
 
 def leaves(config: ml_collections.ConfigDict, prefix: str = '') -> dict[str, Any]:

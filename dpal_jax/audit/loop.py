@@ -53,6 +53,7 @@ SCHEMA = 'dpal_jax.audit/1'
 AUDIT_FILE = 'audit.json'
 
 CONFIG_FIELDS = {
+    'audit.enabled': validate.boolean,
     'audit.canaries': functools.partial(validate.integer, lo=2, hint='about 1000 canaries is typical'),
     'audit.canary_kind': functools.partial(validate.choice, choices=canaries.KINDS),
     'audit.guesses': validate.positive_int,
@@ -60,6 +61,15 @@ CONFIG_FIELDS = {
     'audit.significance': functools.partial(validate.number, lo=0, hi=1, lo_open=True, hi_open=True,
                                             hint='0.05 gives 95% confidence'),
 }
+
+
+def audit_config(config):
+  """The audit of `config`: a copy run as loop 'audit' with plain SGD (the audit reads every iterate)."""
+  audited = config.copy_and_resolve_references()
+  with audited.unlocked():
+    audited.loop = 'audit'
+    audited.train.optimizer = 'sgd'
+  return audited
 
 
 class Loop(protocol.Loop):
@@ -149,9 +159,9 @@ class Loop(protocol.Loop):
         'wall_seconds': state.wall,
     }
 
-  def write_plots(self, state: RunState, folder: str, summary: dict) -> None:
-    """audit.json beside summary.json (the protocol's hook for a finished run's extra files)."""
-    workdir_lib.write_json(os.path.join(os.path.dirname(os.path.normpath(folder)), AUDIT_FILE), summary)
+  def write_outputs(self, state: RunState, workdir: str, summary: dict) -> None:
+    """audit.json beside summary.json."""
+    workdir_lib.write_json(os.path.join(workdir, AUDIT_FILE), summary)
 
   # Stages.
 

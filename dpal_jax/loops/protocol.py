@@ -78,8 +78,9 @@ class Loop(abc.ABC):
   def summary(self, state: RunState) -> dict:
     """summary.json of a finished run."""
 
-  def write_plots(self, state: RunState, folder: str, summary: dict) -> None:
-    plots.write_all(folder, list(state.history), metric_name=summary['metric'],
+  def write_outputs(self, state: RunState, workdir: str, summary: dict) -> None:
+    """The finished run's files besides summary.json and the model (published after the last commit)."""
+    plots.write_all(os.path.join(workdir, 'plots'), list(state.history), metric_name=summary['metric'],
                     target_epsilon=summary['target_epsilon'])
 
 
@@ -216,7 +217,7 @@ def _finish(loop: Loop, workdir: str, state: RunState) -> dict:
   _publish(workdir, state, None)
   summary = loop.summary(state)
   workdir_lib.write_json(os.path.join(workdir, 'summary.json'), summary)
-  loop.write_plots(state, os.path.join(workdir, 'plots'), summary)
+  loop.write_outputs(state, workdir, summary)
   params = state.train.params if hasattr(state.train, 'params') else state.train
   workdir_lib.write_bytes(os.path.join(workdir, MODEL_EXPORT),
                           flax.serialization.to_bytes(_to_numpy(params)))

@@ -6,6 +6,6 @@ from tests.configs import tiny
 
 def get_config():
   config = tiny.get_config()
-  audit.add_audit(config, claimed_epsilon=1.0)
+  config = audit.add_audit(config, claimed_epsilon=1.0)
   config.train.learning_rate = 0.5
   return config
