@@ -2,7 +2,9 @@
 
   python -m dpal_jax.main --config=configs/default.py [--config.<field>=<value> …] [--workdir=DIR]
 
-Re-running the same command with the same --workdir resumes from the last checkpoint. Errors end with
+Re-running the same command with the same --workdir resumes from the last checkpoint. On several hosts,
+start the same command on each with --coordinator_address, --num_processes and --process_id (or
+--distributed on a cluster JAX detects); see dpal_jax/launch.py. Errors end with
 one line on stderr (`dpal_jax.cli`): exit 2 for a config error, 1 for missing data, a damaged
 checkpoint, an exhausted budget or an OS error.
 """
@@ -15,6 +17,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from dpal_jax import cli
+from dpal_jax import launch
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run folder (default: runs/<config file name>).')
@@ -31,6 +34,7 @@ def _quiet_library_logs(record) -> bool:
 
 def main(argv):
   del argv
+  launch.start()  # joins a multi-process run when asked; turns on the compilation cache
   # pylint: disable-next=g-import-not-at-top  (after flags: faster --help)
   from dpal_jax import loops
   logging.set_verbosity(logging.INFO)

@@ -22,12 +22,14 @@ class RunRandomness:
   reproducible: bool
 
   @classmethod
-  def create(cls, seed: int | None) -> 'RunRandomness':
+  def create(cls, seed: int | None, reproducible: bool | None = None) -> 'RunRandomness':
+    """Streams from `seed` (None: OS entropy). `reproducible` defaults to `seed is not None`; a seed
+    drawn from OS entropy and shared between processes (`distributed.shared_seed`) is not."""
     seq = np.random.SeedSequence(seed)
     host_seq, device_seq = seq.spawn(2)
     raw_key = jax.numpy.asarray(device_seq.generate_state(2, dtype=np.uint32))  # a full 64-bit threefry key
     return cls(rng=np.random.Generator(np.random.PCG64(host_seq)), key=raw_key,
-               reproducible=seed is not None)
+               reproducible=seed is not None if reproducible is None else reproducible)
 
   def next_key(self) -> jax.Array:
     self.key, sub = jax.random.split(self.key)
@@ -42,10 +44,8 @@ class RunRandomness:
             'reproducible': self.reproducible}
 
   @classmethod
-  def from_json(cls, d: dict | None) -> 'RunRandomness':
-    """The saved streams of a seeded run; fresh OS entropy when `d` is None (an unseeded run)."""
-    if d is None:
-      return cls.create(None)
+  def from_json(cls, d: dict) -> 'RunRandomness':
+    """The saved streams of a seeded run."""
     bit_generator = np.random.PCG64()
     bit_generator.state = d['rng']
     return cls(rng=np.random.Generator(bit_generator),

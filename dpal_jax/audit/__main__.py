@@ -13,6 +13,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from dpal_jax import cli
+from dpal_jax import launch
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (configs/audit.py).',
                                           lock_config=False)
@@ -21,6 +22,7 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Audit folder (default: runs/<co
 
 def main(argv):
   del argv
+  launch.start()
   # pylint: disable-next=g-import-not-at-top  (after flags: faster --help)
   from dpal_jax import loops
   config = _CONFIG.value

@@ -11,6 +11,7 @@ import importlib
 import os
 
 from dpal_jax import config_schema
+from dpal_jax import distributed
 from dpal_jax import registry
 from dpal_jax import workdir as workdir_lib
 from dpal_jax.loops import protocol
@@ -39,7 +40,8 @@ def run(config, workdir: str) -> dict:
   summary = protocol.execute(loop, config, workdir)
   protocol.execute(audit, audit_config, os.path.join(workdir, AUDIT_WORKDIR))
   summary = summary | {'audit': os.path.join(AUDIT_WORKDIR, 'audit.json')}
-  workdir_lib.write_json(os.path.join(workdir, 'summary.json'), summary)
+  if distributed.is_coordinator():
+    workdir_lib.write_json(os.path.join(workdir, 'summary.json'), summary)
   return summary
 
 

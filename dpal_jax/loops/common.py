@@ -1,8 +1,15 @@
-"""Parts every loop builds from its config: the dataset, the DP-SGD trainer, the checked privacy plan."""
+"""Parts every loop builds from its config: the dataset, the DP-SGD trainer, the checked privacy plan.
+
+The trainer is data-parallel over every device of every process when there is more than one
+(`dpsgd.sharding.data_mesh`); train.physical_batch_size must then be a multiple of the device count.
+"""
+
+import jax
 
 from dpal_jax import data
 from dpal_jax import models
 from dpal_jax import optim
+from dpal_jax.dpsgd import sharding
 from dpal_jax.dpsgd.trainer import Trainer
 from dpal_jax.errors import ConfigError
 from dpal_jax.privacy import planner
@@ -21,7 +28,8 @@ def make_trainer(config, dataset) -> Trainer:
   return Trainer(model, optim.get(config.train.optimizer, config.train.learning_rate),
                  task=dataset.task, clip_norm=config.train.clip_norm,
                  physical_batch_size=config.train.physical_batch_size,
-                 grad_method=config.train.grad_method)
+                 grad_method=config.train.grad_method,
+                 mesh=sharding.data_mesh() if jax.device_count() > 1 else None)
 
 
 def checked_plan(config, pool_size: int) -> Plan:

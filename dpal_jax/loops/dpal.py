@@ -12,6 +12,7 @@ import math
 import jax
 import numpy as np
 
+from dpal_jax import distributed
 from dpal_jax import evaluation
 from dpal_jax import models
 from dpal_jax.al import strategies
@@ -85,7 +86,7 @@ class Loop(protocol.Loop):
         mc_samples=config.al.mc_samples, mc_dropout=config.al.mc_dropout)
     if query is not None:
       state.ledger.record_query(query)
-    picked = unlabeled[chosen]
+    picked = unlabeled[distributed.from_coordinator(np.asarray(chosen))]  # one selection on every host
     digest = hashlib.sha256(np.asarray(picked, np.int64).tobytes()).hexdigest()[:12]
     log = (f'Query {phase}: labeled {len(picked)} examples ({self.strategy.name}), selection {digest}.')
     return state.replace(pool=pool.label(picked)), protocol.Release(log)

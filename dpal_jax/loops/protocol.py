@@ -18,21 +18,26 @@ Invariants (each tested with real processes):
   rolled back or deleted) is refused, never restarted.
 - **Only DP outputs in what is published**: loops put no loss, batch size, compile count or per-stage time
   in rows or log lines (the realised Poisson batches are private).
+
+On several processes (`dpal_jax.distributed`) every process runs the same protocol on a shared workdir:
+all of them save and restore each checkpoint together (orbax), only the coordinator holds the lock and
+writes the workdir's files, and an unseeded run's streams come from the coordinator's OS entropy,
+broadcast (`distributed.shared_seed`) and never written.
 """
 
 import abc
+import contextlib
 import dataclasses
 import json
 import os
 import time
 
 import flax.serialization
-import jax
 import ml_collections
-import numpy as np
 from absl import logging
 
 from dpal_jax import checkpointing
+from dpal_jax import distributed
 from dpal_jax import plots
 from dpal_jax import workdir as workdir_lib
 from dpal_jax.errors import CheckpointError
@@ -91,7 +96,7 @@ def config_json(config: ml_collections.ConfigDict) -> dict:
 def execute(loop: Loop, config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Runs (or resumes) `loop` in `workdir` under the protocol above; returns the summary dict."""
   workdir_lib.check_usable(workdir)
-  with workdir_lib.Lock(workdir):
+  with workdir_lib.Lock(workdir) if distributed.is_coordinator() else contextlib.nullcontext():
     checkpointer = checkpointing.Checkpointer(workdir)
     try:
       state = _resume(loop, config, workdir, checkpointer)
@@ -120,11 +125,13 @@ def _start(loop: Loop, config, workdir: str) -> RunState:
         f'--workdir {workdir} has recorded spend ({", ".join(recorded)}) but no checkpoint to resume '
         'from; starting again would release a second, uncounted result. Keep this workdir as it is and '
         'start the new run with a new --workdir')
-  randomness = RunRandomness.create(config.seed)
+  randomness = _randomness(config.seed)
   state = loop.start(randomness)
-  workdir_lib.write_text(os.path.join(workdir, 'config.json'), workdir_lib.json_text(config_json(config)))
-  if loop.plan is not None:
-    workdir_lib.write_text(os.path.join(workdir, 'plan.json'), loop.plan.to_json())
+  if distributed.is_coordinator():
+    workdir_lib.write_text(os.path.join(workdir, 'config.json'),
+                           workdir_lib.json_text(config_json(config)))
+    if loop.plan is not None:
+      workdir_lib.write_text(os.path.join(workdir, 'plan.json'), loop.plan.to_json())
   logging.info('Started %s; noise is %s.', workdir,
                'reproducible (config.seed is set: anyone who knows it can rebuild the noise)'
                if randomness.reproducible else 'seeded from OS entropy and never written')
@@ -142,7 +149,8 @@ def _resume(loop: Loop, config, workdir: str, checkpointer) -> RunState | None:
     raise ConfigError(
         f'--workdir {workdir} holds a run with a different config (fields: {", ".join(changed)}); '
         'use the same config to resume, or a new --workdir')
-  state = RunState.from_meta(restored.stage, restored.state, meta)
+  fresh = _randomness(None) if meta.get('randomness') is None else None
+  state = RunState.from_meta(restored.stage, restored.state, meta, fresh)
   if not 1 <= state.stage <= loop.num_stages:
     raise CheckpointError(f'checkpoint {state.stage} is outside this run\'s stages 1..{loop.num_stages}; '
                           'nothing was changed. Start a new run with a new --workdir')
@@ -171,7 +179,8 @@ def _check_copy(workdir: str, name: str, authority: str, parse) -> None:
   path = os.path.join(workdir, name)
   saved = workdir_lib.read_state_file(path, parse)
   if saved is None:
-    workdir_lib.write_text(path, authority)
+    if distributed.is_coordinator():
+      workdir_lib.write_text(path, authority)
   elif saved != parse(authority):
     raise CheckpointError(f'{path} disagrees with the checkpoint, which is the authority; nothing was '
                           f'changed. Delete {name} to have it rewritten from the checkpoint, or use a '
@@ -205,6 +214,8 @@ def _is_prefix(a, b) -> bool:
 
 def _publish(workdir: str, state: RunState, release: Release | None) -> None:
   """Publishes a committed state: ledger.json first (it must cover every release), then the rest."""
+  if not distributed.is_coordinator():
+    return
   workdir_lib.write_text(os.path.join(workdir, 'ledger.json'), state.ledger.to_json())
   if state.history:
     workdir_lib.write_jsonl(os.path.join(workdir, 'metrics.jsonl'), list(state.history))
@@ -216,16 +227,18 @@ def _finish(loop: Loop, workdir: str, state: RunState) -> dict:
   """Publishes the finished run: ledger, metrics, summary.json, plots and the model export."""
   _publish(workdir, state, None)
   summary = loop.summary(state)
-  workdir_lib.write_json(os.path.join(workdir, 'summary.json'), summary)
-  loop.write_outputs(state, workdir, summary)
-  params = state.train.params if hasattr(state.train, 'params') else state.train
-  workdir_lib.write_bytes(os.path.join(workdir, MODEL_EXPORT),
-                          flax.serialization.to_bytes(_to_numpy(params)))
+  if distributed.is_coordinator():
+    workdir_lib.write_json(os.path.join(workdir, 'summary.json'), summary)
+    loop.write_outputs(state, workdir, summary)
+    params = state.train.params if hasattr(state.train, 'params') else state.train
+    workdir_lib.write_bytes(os.path.join(workdir, MODEL_EXPORT),
+                            flax.serialization.to_bytes(distributed.host_copy(params)))
   return summary
 
 
-def _to_numpy(tree):
-  return jax.tree.map(np.asarray, tree)
+def _randomness(seed: int | None) -> RunRandomness:
+  """The run's streams: from `seed`, else from OS entropy that every process shares (never written)."""
+  return RunRandomness.create(distributed.shared_seed(seed), reproducible=seed is not None)
 
 
 def _diff_keys(a, b, prefix=''):

@@ -38,14 +38,16 @@ class RunState:
             'history': list(self.history), 'wall': self.wall}
 
   @classmethod
-  def from_meta(cls, stage: int, train: Any, meta: dict) -> 'RunState':
-    """The state saved by `to_meta` at checkpoint step `stage`; CheckpointError if it is inconsistent."""
+  def from_meta(cls, stage: int, train: Any, meta: dict, fresh: RunRandomness) -> 'RunState':
+    """The state saved by `to_meta` at checkpoint step `stage`, with `fresh` streams when none were
+    saved (an unseeded run); CheckpointError if it is inconsistent."""
     try:
       if meta['stage'] != stage:
         raise ValueError(f'its metadata says stage {meta["stage"]}')
       pool = None if meta['pool'] is None else Pool.from_json(meta['pool'])
+      saved = meta['randomness']
       return cls(stage=stage, train=train, pool=pool, ledger=Ledger.from_json(meta['ledger']),
-                 randomness=RunRandomness.from_json(meta['randomness']),
+                 randomness=fresh if saved is None else RunRandomness.from_json(saved),
                  history=tuple(meta['history']), wall=float(meta['wall']))
     except (KeyError, TypeError, ValueError) as e:
       raise CheckpointError(f'checkpoint {stage} is inconsistent ({type(e).__name__}: {str(e)[:200]}); '
