@@ -34,9 +34,11 @@ def _quiet_library_logs(record) -> bool:
 
 def main(argv):
   del argv
-  launch.start()  # joins a multi-process run when asked; turns on the compilation cache
   # pylint: disable-next=g-import-not-at-top  (after flags: faster --help)
-  from dpal_jax import loops
+  from dpal_jax import config_schema, loops
+  config_schema.check(_CONFIG.value)  # a bad config is one line, before JAX starts
+  logging.set_verbosity(logging.WARNING)  # JAX's start-up chatter (backends, cache) is not the run's
+  launch.start()  # joins a multi-process run when asked; turns on the compilation cache
   logging.set_verbosity(logging.INFO)
   py_logging.getLogger('absl').addFilter(_quiet_library_logs)
   workdir = _WORKDIR.value or default_workdir(flags.FLAGS['config'].config_filename)

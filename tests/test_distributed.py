@@ -88,10 +88,11 @@ def test_two_processes_release_the_single_process_parameters(tmp_path):
   for worker in workers:
     try:
       stdout, stderr = worker.communicate(timeout=240)
-    finally:
+    except BaseException:  # a hung or failed worker: stop both (a finished one may wait for its peer)
       for w in workers:
         if w.poll() is None:
           w.kill()
+      raise
     assert worker.returncode == 0, stderr[-3000:]
     outputs.append(json.loads(stdout.strip().splitlines()[-1]))
   assert [o['coordinator'] for o in outputs] == [True, False]

@@ -38,10 +38,11 @@ def _finish(pair, timeout=400):
   for process in pair:
     try:
       out.append(runs.finish(process, timeout=timeout))
-    finally:
+    except BaseException:
       for p in pair:
         if p.poll() is None:
           p.kill()
+      raise
   return out
 
 

@@ -59,12 +59,14 @@ def test_missing_config_json_cannot_change_the_config_on_resume(killed_after_pha
 
 def test_a_second_run_on_a_busy_workdir_is_refused(tmp_path):
   workdir = str(tmp_path / 'run')
-  first = runs.start(workdir)
-  lock = os.path.join(workdir, '.lock')
+  longer = '--config.train.epochs=40'  # the first run must still train when the second starts
+  first = runs.start(workdir, longer)
+  plan = os.path.join(workdir, 'plan.json')  # written once the first run holds the lock
   deadline = time.time() + 300
-  while not (os.path.exists(lock) and os.path.getsize(lock)) and time.time() < deadline:
+  while not os.path.exists(plan) and time.time() < deadline:
     time.sleep(0.01)
-  code, _, err = runs.run(workdir)
+  code, _, err = runs.run(workdir, longer)
+  assert first.poll() is None, 'the first run ended before the second one tried'
   assert code == 2
   line = _one_line_error(err)
   assert 'in use by another run' in line and f'pid {first.pid}' in line
