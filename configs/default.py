@@ -17,6 +17,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.data_dir = ml_collections.config_dict.placeholder(str)
   config.dataset.test_size = 1000
   config.dataset.image_size = ml_collections.config_dict.placeholder(int)  # MedMNIST 28/64/128/224
+  config.dataset.noise = 'clean'      # noise added to the pool: 'clean' | 'blank' | 'diverse' | 'class'
+  config.dataset.noise_mult = 1.0     # round(noise_mult × pool size) noisy examples; 'clean' ignores it
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'mlp'

@@ -25,6 +25,7 @@ from dpal_jax import optim
 from dpal_jax import registry
 from dpal_jax import validate
 from dpal_jax.al import strategies
+from dpal_jax.data import noise_settings
 from dpal_jax.dpsgd import trainer
 from dpal_jax.errors import ConfigError
 from dpal_jax.privacy import accounting
@@ -71,6 +72,8 @@ FIELDS: dict[str, Check] = {
     'dataset.data_dir': _optional(validate.text),
     'dataset.test_size': _optional(validate.positive_int),
     'dataset.image_size': _optional(validate.positive_int),
+    'dataset.noise': _choice(noise_settings.SETTINGS),
+    'dataset.noise_mult': functools.partial(validate.number, lo=0),
     'model.name': _choice(models.MODELS),
     'model.checkpoint': _optional(validate.text),
     'model.dropout': _RATE,

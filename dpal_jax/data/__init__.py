@@ -2,11 +2,13 @@
 
 Every loader takes `data_dir`, `test_size` and `seed`; a few take more (an image size). Those options
 reach a loader only through LOADER_OPTIONS, so a `dataset` option set for a loader that does not take
-it is a ConfigError naming it, never a TypeError.
+it is a ConfigError naming it, never a TypeError. `load_from_config` then applies the noise setting
+(`dataset.noise`, `dataset.noise_mult`; `data.noise_settings`) to whatever the loader returned.
 """
 
 from dpal_jax import registry
 from dpal_jax import validate
+from dpal_jax.data import noise_settings
 from dpal_jax.errors import ConfigError
 
 DATASETS = {
@@ -22,6 +24,7 @@ DATASETS = {
     'octmnist': 'dpal_jax.data.medmnist:load_octmnist',
     'chexpert': 'dpal_jax.data.chexpert:load',
     'snli': 'dpal_jax.data.snli:load',
+    'four_moons': 'dpal_jax.data.four_moons:load',
 }
 
 
@@ -56,10 +59,12 @@ def loader_options(dataset_config) -> dict:
 
 
 def load_from_config(dataset_config):
-  """The dataset of config section `dataset`: name, data_dir, test_size and the loader's own options.
+  """The dataset of config section `dataset`: name, data_dir, test_size, the loader's own options and
+  the noise setting appended to its pool (`noise`, `noise_mult`).
 
-  The test split is drawn with seed 0 whatever `config.seed`, so every run of a dataset is evaluated
-  on the same examples.
+  The test split and the noise are drawn with seed 0 whatever `config.seed`, so every run of a dataset
+  and setting learns from the same pool and is evaluated on the same examples.
   """
-  return load(dataset_config.name, data_dir=dataset_config.data_dir, test_size=dataset_config.test_size,
-              seed=0, **loader_options(dataset_config))
+  dataset = load(dataset_config.name, data_dir=dataset_config.data_dir,
+                 test_size=dataset_config.test_size, seed=0, **loader_options(dataset_config))
+  return noise_settings.apply(dataset, dataset_config.noise, dataset_config.noise_mult, seed=0)

@@ -2,7 +2,9 @@
 
 Images are NHWC float32, already normalised; token ids (text datasets) are int32. Labels are int32
 class ids ('multiclass') or float32 [N, K] targets in [0, 1] ('multilabel'). Validation happens once,
-here, so the rest of the code can trust shapes, label ranges and finiteness.
+here, so the rest of the code can trust shapes, label ranges and finiteness. `noisy` (bool, one per
+pool example, or None) marks the examples a noise setting generated or relabelled (`data.noise_settings`,
+the Four Moons toy); it is for reporting only, and no strategy reads it.
 """
 
 import dataclasses
@@ -25,6 +27,7 @@ class Dataset:
   num_classes: int
   task: str
   metric_labels: tuple | None = None  # multilabel: the label columns the test metric averages (all: None)
+  noisy: np.ndarray | None = None     # bool [len(x_train)]: True where the pool example is noise
 
   def __post_init__(self):
     if self.task not in TASKS:
@@ -37,6 +40,10 @@ class Dataset:
     if self.x_train.shape[1:] != self.x_test.shape[1:] or self.x_train.dtype != self.x_test.dtype:
       self._fail(f'x_train {self.x_train.shape[1:]} {self.x_train.dtype} and x_test '
                  f'{self.x_test.shape[1:]} {self.x_test.dtype} differ in example shape or dtype')
+    if self.noisy is not None and (not isinstance(self.noisy, np.ndarray) or self.noisy.dtype != bool
+                                   or self.noisy.shape != (len(self.x_train),)):
+      self._fail(f'noisy must be None or a bool array of shape [{len(self.x_train)}], got '
+                 f'{_describe(self.noisy)}')
 
   @property
   def input_shape(self) -> tuple[int, ...]:

@@ -56,6 +56,8 @@ def _nan_inputs():
           y_test=np.zeros((3, 3), np.float32)), r'\[0, 1\]'),
     (dict(task='multilabel', y_test=np.zeros((3, 2), np.float32),
           y_train=np.zeros((6, 3), np.float32)), r'\[3, 3\]'),
+    (dict(noisy=np.zeros(5, bool)), r'noisy must be None or a bool array of shape \[6\]'),
+    (dict(noisy=np.zeros(6, np.int32)), 'noisy must be None or a bool array'),
 ])
 def test_invalid_fields_raise_data_error(overrides, match):
   with pytest.raises(DataError, match=match) as info:
