@@ -89,6 +89,8 @@ class Loop(protocol.Loop):
     picked = unlabeled[distributed.from_coordinator(np.asarray(chosen))]  # one selection on every host
     digest = hashlib.sha256(np.asarray(picked, np.int64).tobytes()).hexdigest()[:12]
     log = (f'Query {phase}: labeled {len(picked)} examples ({self.strategy.name}), selection {digest}.')
+    if dataset.noisy is not None:   # the noise generator's mark (data.noise_settings): a benchmark figure
+      log += f' {int(dataset.noisy[picked].sum())} of {len(picked)} selected are noisy.'
     return state.replace(pool=pool.label(picked)), protocol.Release(log)
 
   def _train_and_evaluate(self, state: RunState, phase: int):
