@@ -99,26 +99,22 @@ def execute(loop: Loop, config: ml_collections.ConfigDict, workdir: str) -> dict
   with workdir_lib.Lock(workdir) if distributed.is_coordinator() else contextlib.nullcontext():
     checkpointer = checkpointing.Checkpointer(workdir)
     try:
-      state = _resume(loop, config, workdir, checkpointer)
-      if state is None:
-        state = _start(loop, config, workdir)
+      plan = None if loop.plan is None else loop.plan.to_json()
+      resumed = _resume(loop, config, workdir, checkpointer, plan)
+      state, plan = resumed if resumed is not None else (_start(loop, config, workdir, plan), plan)
       for stage in range(state.stage + 1, loop.num_stages + 1):
         started = time.time()
         state, release = loop.run_stage(state, stage)
         state = state.replace(stage=stage, wall=state.wall + time.time() - started)
-        checkpointer.save(stage, state.train, _meta(loop, config, state) | {'release': release.log})
+        checkpointer.save(stage, state.train, state.to_meta() | {
+            'config': config_json(config), 'plan': plan, 'release': release.log})
         _publish(workdir, state, release)
       return _finish(loop, workdir, state)
     finally:
       checkpointer.close()
 
 
-def _meta(loop: Loop, config, state: RunState) -> dict:
-  return state.to_meta() | {'config': config_json(config),
-                            'plan': None if loop.plan is None else loop.plan.to_json()}
-
-
-def _start(loop: Loop, config, workdir: str) -> RunState:
+def _start(loop: Loop, config, workdir: str, plan: str | None) -> RunState:
   recorded = [name for name in SPEND_FILES if os.path.exists(os.path.join(workdir, name))]
   if recorded:
     raise CheckpointError(
@@ -130,15 +126,18 @@ def _start(loop: Loop, config, workdir: str) -> RunState:
   if distributed.is_coordinator():
     workdir_lib.write_text(os.path.join(workdir, 'config.json'),
                            workdir_lib.json_text(config_json(config)))
-    if loop.plan is not None:
-      workdir_lib.write_text(os.path.join(workdir, 'plan.json'), loop.plan.to_json())
+    if plan is not None:
+      workdir_lib.write_text(os.path.join(workdir, 'plan.json'), plan)
   logging.info('Started %s; noise is %s.', workdir,
                'reproducible (config.seed is set: anyone who knows it can rebuild the noise)'
                if randomness.reproducible else 'seeded from OS entropy and never written')
   return state
 
 
-def _resume(loop: Loop, config, workdir: str, checkpointer) -> RunState | None:
+def _resume(loop: Loop, config, workdir: str, checkpointer,
+            plan: str | None) -> tuple[RunState, str | None] | None:
+  """The restored state and the plan text the run committed first (which stays the authority: a plan
+  made again differs in its `seconds`), or None when there is no checkpoint."""
   if checkpointer.latest_stage() is None:
     return None
   restored = checkpointer.restore(loop.template())
@@ -156,7 +155,7 @@ def _resume(loop: Loop, config, workdir: str, checkpointer) -> RunState | None:
                           'nothing was changed. Start a new run with a new --workdir')
   loop.check_restored(state)
   saved_plan = meta.get('plan')
-  if _timeless_plan(saved_plan) != _timeless_plan(None if loop.plan is None else loop.plan.to_json()):
+  if _timeless_plan(saved_plan) != _timeless_plan(plan):
     raise CheckpointError(f'checkpoint {state.stage} was written under another privacy plan; nothing was '
                           'changed. Start a new run with a new --workdir')
   _check_copy(workdir, 'config.json', workdir_lib.json_text(current), json.loads)
@@ -166,7 +165,7 @@ def _resume(loop: Loop, config, workdir: str, checkpointer) -> RunState | None:
   logging.info('Resumed %s at stage %d of %d.', workdir, state.stage, loop.num_stages)
   if state.stage < loop.num_stages:  # the committed stage again (it may not have been published)
     _publish(workdir, state, Release(f'{meta.get("release", "")} (committed before the restart)'))
-  return state
+  return state, saved_plan
 
 
 def _timeless_plan(text: str | None) -> dict | None:

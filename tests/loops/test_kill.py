@@ -21,7 +21,7 @@ def _campaign(workdir, config, kills: int, rng) -> tuple[dict, dict, int]:
   done = 0
   while done < kills:
     process = runs.start(workdir, config=config)
-    time.sleep(rng.uniform(2.0, 11.0))  # start-up ≈ 4 s, the whole tiny run ≈ 10 s
+    time.sleep(rng.uniform(1.0, 9.0))  # start-up ≈ 3–4 s, the whole tiny run ≈ 5–10 s
     killed = process.poll() is None
     if killed:
       process.kill()
@@ -51,9 +51,10 @@ def _kill_campaigns(tmp_path, points_per_config: int, seed: int):
   rng = np.random.default_rng(seed)
   total = 0
   for name, config in CONFIGS.items():
-    killed = 0
+    killed = campaigns = 0
     while killed < points_per_config:
-      seen, ledger, done = _campaign(str(tmp_path / f'{name}{killed}'), config,
+      campaigns += 1  # a fresh workdir each time, even when a campaign ended before its first kill
+      seen, ledger, done = _campaign(str(tmp_path / f'{name}{campaigns}'), config,
                                      min(points_per_config - killed, 4), rng)
       _check(seen, ledger)
       killed += done

@@ -222,3 +222,13 @@ def test_a_run_that_fails_before_its_first_commit_leaves_no_checkpoints(tmp_path
   assert not (workdir / 'checkpoints').exists() and not (workdir / 'ledger.json').exists()
   code, _, err = runs.run(str(workdir))  # the corrected config starts: nothing was spent
   assert code == 0, err[-2000:]
+
+
+def test_two_restarts_in_a_row_keep_the_first_plan_as_the_authority(killed_after_phase_zero, tmp_path):
+  """The plan a resumed run makes again differs in its `seconds`; the checkpoints it commits must keep
+  the plan the run committed first, or the next resume would find plan.json disagreeing."""
+  workdir = _copy(killed_after_phase_zero, tmp_path, 'run')
+  runs.kill_after_checkpoint(runs.start(workdir), workdir, stage=3)
+  code, _, err = runs.run(workdir)
+  assert code == 0, err[-2000:]
+  assert 'Resumed' in err
