@@ -28,3 +28,9 @@ def test_the_query_line_counts_the_noisy_picks(noise):
   match = re.search(r'selection [0-9a-f]+\. (\d+) of (\d+) selected are noisy\.$', log)
   assert match, log
   assert (int(match.group(1)), int(match.group(2))) == (int(dataset.noisy[picked].sum()), k)
+
+
+def test_the_count_is_not_released_under_class_noise():
+  """Under 'class' the mark says which pool images had label 1: not a DP output, so not logged."""
+  _, _, log = _first_query('class')
+  assert 'noisy' not in log
