@@ -52,6 +52,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.al.query_batch_size = 1024
   config.al.mc_samples = 20           # BALD
   config.al.mc_dropout = 0.3          # BALD
+  # Diagnostic, off by default: log each query's selection fidelity, computed from unnoised scores
+  # (not DP; log line only, never metrics.jsonl, summary.json or the ledger).
+  config.al.log_fidelity = False
 
   # Empirical privacy audit (dpal_jax.audit): with `enabled`, after the run a separate audit run in
   # WORKDIR/audit (its own ledger) plants canaries and writes audit.json; summary.json links it.

@@ -101,6 +101,7 @@ FIELDS: dict[str, Check] = {
     'al.query_batch_size': validate.positive_int,
     'al.mc_samples': validate.positive_int,
     'al.mc_dropout': _RATE,
+    'al.log_fidelity': validate.boolean,
 }
 
 

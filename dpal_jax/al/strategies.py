@@ -6,10 +6,14 @@ every unlabeled candidate (jitted over the pool in padded batches) and hands the
 exact one when `mechanism` is None, else the private release of `privacy.mechanisms` whose event the
 ledger charges — or it selects a batch by itself (random, BADGE, core-set). Adding a strategy is one
 entry in STRATEGIES.
+
+Selection fidelity of picks S (|S| = k) from N candidates with scores s: |S ∩ top_2k(s)| / k, against
+2k/N for a uniform draw. It reads the unnoised s, so it is a sensitive diagnostic (`selection_fidelity`).
 """
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 from collections.abc import Mapping
 
@@ -74,11 +78,19 @@ def get(name: str) -> Strategy:
   return STRATEGIES[validate.choice('al.strategy', name, STRATEGIES)]
 
 
-def select(strategy: Strategy, *, model, committee: Mapping, x_unlabeled: np.ndarray,
-           x_labeled: np.ndarray, k: int, task: str, mechanism: TopKMechanism | None,
-           rng: np.random.Generator, key: jax.Array, batch_size: int, mc_samples: int = 20,
-           mc_dropout: float = 0.3) -> np.ndarray:
-  """k distinct indices into `x_unlabeled`, the candidates to label next.
+def select(strategy: Strategy, **kwargs) -> np.ndarray:
+  """k distinct indices into `x_unlabeled`, the candidates to label next: `select_scored(...)[0]`.
+
+  Takes the keyword arguments of `select_scored`; draws exactly the same randomness.
+  """
+  return select_scored(strategy, **kwargs)[0]
+
+
+def select_scored(strategy: Strategy, *, model, committee: Mapping, x_unlabeled: np.ndarray,
+                  x_labeled: np.ndarray, k: int, task: str, mechanism: TopKMechanism | None,
+                  rng: np.random.Generator, key: jax.Array, batch_size: int, mc_samples: int = 20,
+                  mc_dropout: float = 0.3) -> tuple[np.ndarray, np.ndarray | None]:
+  """The k candidates to label next, beside the unnoised scores they were selected from.
 
   Args:
     strategy: the query strategy (`get(al.strategy)`).
@@ -94,7 +106,10 @@ def select(strategy: Strategy, *, model, committee: Mapping, x_unlabeled: np.nda
     batch_size, mc_samples, mc_dropout: padded scoring batch; BALD's passes and dropout rate.
 
   Returns:
-    k distinct int64 indices into `x_unlabeled`.
+    (picks, sensitive_scores): k distinct int64 indices into `x_unlabeled`, and the strategy's unclamped,
+    unnoised score of every candidate (None for a strategy that picks by itself). The scores are
+    computed from private data without noise: they are for diagnostics (`selection_fidelity`) that stay
+    out of every released output, never for a decision.
 
   Scores are clamped to [0, strategy.clamp] and released through `mechanism`, the same object whose
   `dp_event()` the ledger charges every candidate. Raises ConfigError when a private selection is asked
@@ -117,12 +132,35 @@ def select(strategy: Strategy, *, model, committee: Mapping, x_unlabeled: np.nda
   if strategy.pick is not None:
     return np.asarray(strategy.pick(model=model, params=params, x_unlabeled=x_unlabeled,
                                       x_labeled=x_labeled, k=k, task=task, rng=rng, key=key,
-                                      batch_size=batch_size), np.int64)
+                                      batch_size=batch_size), np.int64), None
   scores = pool_scores(strategy, model=model, params=params, x=x_unlabeled, task=task, key=key,
                        batch_size=batch_size, mc_samples=mc_samples, mc_dropout=mc_dropout)
   if mechanism is None:
-    return top_k.exact_top_k(scores, k)
-  return mechanism.top_k(scores, k, clamp=strategy.clamp, rng=rng)
+    return top_k.exact_top_k(scores, k), scores
+  return mechanism.top_k(scores, k, clamp=strategy.clamp, rng=rng), scores
+
+
+def selection_fidelity(sensitive_scores: np.ndarray, picks: np.ndarray) -> tuple[float, float]:
+  """(fidelity, random baseline): the share of `picks` among the exact top-2k of the scores, and 2k/N.
+
+  A diagnostic of how much a private selection still selects: 1 when every pick is among the 2k best
+  scores, ≈ 2k/N (the baseline, capped at 1) when the picks are a uniform draw. Ties at the 2k-th score
+  count as inside.
+
+  >>> selection_fidelity(np.array([0.9, 0.1, 0.8, 0.2, 0.3, 0.0]), np.array([0, 1]))
+  (0.5, 0.6666666666666666)
+
+  *Formal guarantees*: none — it reads the unnoised scores of private candidates, so it is not DP. The
+  loop computes it only under `al.log_fidelity = True`, writes it only to the query's log line (never
+  metrics.jsonl, summary.json or the ledger) and never uses it for a decision.
+  """
+  scores = np.nan_to_num(np.asarray(sensitive_scores, np.float64), nan=-np.inf)
+  picks = np.asarray(picks, np.int64)
+  n, k = len(scores), len(picks)
+  if k == 0 or n == 0:
+    return math.nan, math.nan
+  cut = np.sort(scores)[::-1][min(2 * k, n) - 1]
+  return float(np.mean(scores[picks] >= cut)), min(1.0, 2 * k / n)
 
 
 def pool_scores(strategy: Strategy, *, model, params, x: np.ndarray, task: str, key: jax.Array,

@@ -71,13 +71,18 @@ class Loop(protocol.Loop):
   # Stages.
 
   def _query(self, state: RunState, phase: int):
-    """Selects and labels the `phase`-th query batch, paying its privacy cost in the ledger first."""
+    """Selects and labels the `phase`-th query batch, paying its privacy cost in the ledger first.
+
+    With `al.log_fidelity` the log line also gives the selection fidelity (`strategies.selection_fidelity`:
+    share of the picks in the unnoised top-2k, beside 2k/N). It reads private scores without noise, so it
+    is a diagnostic: off by default, in the log line only (never the metrics row, summary or ledger), and
+    no decision depends on it."""
     config, dataset, pool = self.config, self.dataset, state.pool
     query = self.plan.queries[phase - 1] if self.plan.private_queries else None
     if query is not None:
       state.ledger.check_query(query)
     unlabeled = pool.unlabeled()
-    chosen = strategies.select(
+    chosen, sensitive_scores = strategies.select_scored(
         self.strategy, model=self.trainer.model, committee={strategies.ONLINE: state.train.params},
         x_unlabeled=dataset.x_train[unlabeled], x_labeled=dataset.x_train[pool.labeled],
         k=config.al.query_sizes[phase - 1], task=dataset.task,
@@ -89,8 +94,14 @@ class Loop(protocol.Loop):
     picked = unlabeled[distributed.from_coordinator(np.asarray(chosen))]  # one selection on every host
     digest = hashlib.sha256(np.asarray(picked, np.int64).tobytes()).hexdigest()[:12]
     log = (f'Query {phase}: labeled {len(picked)} examples ({self.strategy.name}), selection {digest}.')
-    if dataset.noisy is not None:   # the noise generator's mark (data.noise_settings): a benchmark figure
+    # The generator's mark (data.noise_settings) is public for generated examples; under 'class' it also
+    # tells which pool images had label 1, a private value without noise, so it is not released there.
+    if dataset.noisy is not None and config.dataset.get('noise', 'clean') != 'class':
       log += f' {int(dataset.noisy[picked].sum())} of {len(picked)} selected are noisy.'
+    if config.al.get('log_fidelity', False) and sensitive_scores is not None:
+      sensitive_fidelity, baseline = strategies.selection_fidelity(sensitive_scores, chosen)
+      log += (f' Selection fidelity {sensitive_fidelity:.3f} (random {baseline:.3f}; unnoised scores, '
+              'not DP: al.log_fidelity).')
     return state.replace(pool=pool.label(picked)), protocol.Release(log)
 
   def _train_and_evaluate(self, state: RunState, phase: int):
