@@ -10,6 +10,8 @@ Adding a mechanism is one module plus one line here.
 - 'laplace' (`laplace_top_k.LaplaceTopK`): clamped-score Laplace top-k, pure ε per candidate per round.
 - 'gaussian' (`gaussian_top_k.GaussianTopK`): clamped-score Gaussian top-k, optionally over
   Poisson-sampled candidates.
+- 'subsampled_gaussian' (`subsampled_top_k.SubsampledGaussianTopK`): the Gaussian top-k over candidates
+  each scored with a public probability p, (p, σ) chosen to maximise a model of selection fidelity.
 `top_k` holds what they share (clamping, the exact top-k).
 """
 
@@ -23,6 +25,7 @@ from dpal_jax import registry
 MECHANISMS = {
     'laplace': 'dpal_jax.privacy.mechanisms.laplace_top_k:LaplaceTopK',
     'gaussian': 'dpal_jax.privacy.mechanisms.gaussian_top_k:GaussianTopK',
+    'subsampled_gaussian': 'dpal_jax.privacy.mechanisms.subsampled_top_k:SubsampledGaussianTopK',
 }
 
 
