@@ -1,6 +1,6 @@
 """Paper experiment: CIFAR-10, ResNet9-GN, entropy sampling (the original entropy.sh).
 
-The settings of the original script (spec/dpal.md §d), its mode 'step_ampl_prob_noise' on purpose (later
+The settings of the original script (docs/original_dpal.md §d), its mode 'step_ampl_prob_noise' on purpose (later
 cohorts may end slightly above ε; `python -m dpal_jax.plan` shows each cohort's true ε). For new work
 use privacy.mode = 'cohort_exact'. The original fixed a seed; here the noise is seeded from OS entropy
 unless --config.seed is given (a known seed makes the noise reproducible, so only for experiments).

@@ -30,5 +30,5 @@ def get_config() -> ml_collections.ConfigDict:
   config.bench.score_batch_size = 4096
   config.bench.seed = 0
   config.bench.opacus_dp_examples_per_s = ml_collections.config_dict.placeholder(float)
-  config.bench.goal_dp_over_opacus_dp = 10.0   # CPU goal, spec/environment.md
+  config.bench.goal_dp_over_opacus_dp = 10.0   # CPU goal, docs/original_dpal.md
   return config

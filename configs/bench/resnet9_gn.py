@@ -1,4 +1,4 @@
-"""Bench: ResNet9-GN (the DPAL model, spec/dpal.md §e) on 32×32×3 inputs, 10 classes, expected batch 256.
+"""Bench: ResNet9-GN (the DPAL model, docs/original_dpal.md §e) on 32×32×3 inputs, 10 classes, expected batch 256.
 
   python -m dpal_jax.bench --config=configs/bench/resnet9_gn.py [--json]
 
@@ -20,5 +20,5 @@ def get_config() -> ml_collections.ConfigDict:
   config.bench.steps = 3            # timed logical batches (the median is reported)
   config.bench.warmup_steps = 1
   config.bench.query_batch_size = 256
-  config.bench.goal_dp_over_opacus_dp = 1.0    # CPU goal, spec/environment.md
+  config.bench.goal_dp_over_opacus_dp = 1.0    # CPU goal, docs/original_dpal.md
   return config

@@ -1,6 +1,6 @@
 """Uncertainty scores of a batch of predictions, jitted; larger = more informative = selected first.
 
-The scores are the original DPAL's (spec/dpal.md §c), turned where needed so that larger means "select"
+The scores are the original DPAL's (docs/original_dpal.md §c), turned where needed so that larger means "select"
 and so that each lies in [0, Δ] with the Δ its private selection uses as clamp and sensitivity:
 
 | score | single-label | multi-label (first 5 classes) | Δ |

@@ -1,7 +1,7 @@
 """Preprocessing shared by the loaders: pixel normalisation and the seeded, stratified test split.
 
 Normalisation is the original's `ToTensor` + `Normalize(mean, std)` (x / max_value, then per-channel
-(x − mean) / std), applied once to the whole array; there is no augmentation anywhere (spec §f).
+(x − mean) / std), applied once to the whole array; there is no augmentation anywhere (docs/original_dpal.md §f).
 """
 
 from collections.abc import Sequence

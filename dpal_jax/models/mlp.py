@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 
 class MLP(nn.Module):
-  """`hidden` sizes default to two layers of 512 (the bench config of DESIGN.md)."""
+  """`hidden` sizes default to two layers of 512 (configs/bench/mlp.py)."""
   num_classes: int
   dropout: float = 0.0
   hidden: Sequence[int] = (512, 512)

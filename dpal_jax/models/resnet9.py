@@ -1,4 +1,4 @@
-"""ResNet9 with GroupNorm and Mish, exactly the DPAL model (spec/dpal.md §e).
+"""ResNet9 with GroupNorm and Mish, exactly the DPAL model (docs/original_dpal.md §e).
 
 Block = conv3×3 (no bias) → GroupNorm(min(32, C)) → Mish [→ max-pool 2×2]:
 conv1 64 → conv2 128 + pool → res1 (two 128 blocks) + skip → GroupNorm → conv3 256 + pool →

@@ -1,4 +1,4 @@
-"""The original DPAL schedules (spec/dpal.md §b): 'naive', 'step_ampl_prob', 'step_ampl_prob_noise',
+"""The original DPAL schedules (docs/original_dpal.md §b): 'naive', 'step_ampl_prob', 'step_ampl_prob_noise',
 'noise_red_prob', ported onto dp-accounting with the original's searches and tolerances.
 
 Naive plan: phase i has rate q_i = 1/floor(N_i/B) and S_i = floor(N_i/B)·E_i steps; σ is calibrated so

@@ -1,4 +1,4 @@
-"""Uncertainty scores against NumPy references of the original's formulas (spec/dpal.md §c)."""
+"""Uncertainty scores against NumPy references of the original's formulas (docs/original_dpal.md §c)."""
 
 import hypothesis
 import hypothesis.extra.numpy as hnp

@@ -1,4 +1,4 @@
-"""The original's schedules (spec/dpal.md §h, computed with the original code on Opacus' RDP) are
+"""The original's schedules (docs/original_dpal.md §h, computed with the original code on Opacus' RDP) are
 reproduced by `make_plan` on dp-accounting within ±2 % (steps, noise multipliers, sample rates)."""
 
 import importlib
@@ -16,7 +16,7 @@ INITIAL = {
     'snli_entropy': (2.07764, [60, 135, 165, 165, 180]),
 }
 
-# (record, mode): S'_1..T, σ_1..T, q_old,1..T, q_new,1..T — the per-iteration table of §h.
+# (record, mode): S'_1..T, σ_1..T, q_old,1..T, q_new,1..T — the per-iteration table of docs/original_dpal.md §h.
 REFERENCE = {
     ('cifar10_entropy', 'naive'): (
         [120, 150, 150, 180], [4.1064] * 4, [0.25, 0.2, 0.2, 0.1667], [0.25, 0.2, 0.2, 0.1667]),
