@@ -12,10 +12,13 @@ costs every unit as a dp-accounting event E(u) (NoOp for a unit it does not touc
 - `QueryRound` (kind 'queries'): after phase k a selection mechanism (`privacy.mechanisms`) releases one
   noisy score per unlabeled candidate; E(u) = the mechanism's event for every u still unlabeled then
   (labeled_at(u) > k or None), NoOp for the labeled.
+- `PateRound` (kind 'pate_rounds'): one round of PATE teacher votes; every unit (a teacher partition)
+  takes part in every vote and pays the data-independent cost of the round (`privacy.pate_rdp`): one
+  threshold test per tested query (Gaussian(σ₁)) and one aggregator answer per answered query (GNMax
+  with noise σ₂: Gaussian(σ₂/√2), since one partition moves two vote counts by one; LNMax with Laplace
+  scale b: two sensitivity-1 Laplace(b)).
 - Room for what comes next, each one more class here with `dp_event(unit)`, `describe()`, `to_dict`,
-  `from_dict` and one line in KINDS: a teacher vote (every partition pays the aggregator's event per
-  answered query, e.g. GNMax with noise σ: Gaussian(σ/√2), since one partition moves two vote counts by
-  one), a threshold test (Gaussian(σ₁) on the top count), a label release.
+  `from_dict` and one line in KINDS: a label release.
 
 A unit's ε is ε_δ of prior(u) ∘ E_1(u) ∘ … ∘ E_n(u) in one fresh dp-accounting accountant (`Ledger`),
 where prior(u) is spend from before the run (persistent budgets), stored as raw dp-accounting events
@@ -29,6 +32,7 @@ import dp_accounting
 
 from dpal_jax.privacy import accounting
 from dpal_jax.privacy import mechanisms
+from dpal_jax.privacy import pate_rdp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,9 +111,91 @@ class QueryRound:
     return cls(data.pop('after_phase'), mechanisms.from_dict(data))
 
 
+PATE_AGGREGATORS = ('lnmax', 'gnmax', 'confident_gnmax', 'interactive_gnmax')
+_THRESHOLDED = ('confident_gnmax', 'interactive_gnmax')
+
+
+@dataclasses.dataclass(frozen=True)
+class PateRound:
+  """Round `round` of PATE votes: `tested` threshold tests and `answered` teacher answers.
+
+  aggregator: 'lnmax' (Laplace scale `laplace_scale` on every count), 'gnmax' (Gaussian `sigma2`),
+    'confident_gnmax' / 'interactive_gnmax' (a threshold test at `threshold` with noise `sigma1` on every
+    tested query, a GNMax answer with `sigma2` on those that pass; Papernot et al. 2018, Alg. 1 / 2).
+  answered: the queries the teachers answered (for the thresholded aggregators, those that passed the
+    test; a query the student labels itself in Interactive-GNMax is tested, not answered).
+  tested: the threshold tests run (0 for 'lnmax' and 'gnmax').
+
+  Every unit pays threshold_event(σ₁)^tested ∘ answer^answered (`privacy.pate_rdp`): the guaranteed,
+  data-independent cost. Data-dependent bounds are reported elsewhere, never charged here.
+  """
+  round: int
+  aggregator: str
+  answered: int
+  tested: int = 0
+  sigma1: float | None = None
+  sigma2: float | None = None
+  threshold: float | None = None
+  laplace_scale: float | None = None
+  kind: ClassVar[str] = 'pate_rounds'
+
+  def __post_init__(self):
+    if self.aggregator not in PATE_AGGREGATORS:
+      raise ValueError(f'PATE aggregator {self.aggregator!r} is unknown; choose one of {PATE_AGGREGATORS}')
+    thresholded = self.aggregator in _THRESHOLDED
+    needed = {'lnmax': ('laplace_scale',), 'gnmax': ('sigma2',)}.get(
+        self.aggregator, ('sigma1', 'sigma2', 'threshold'))
+    for name in ('sigma1', 'sigma2', 'threshold', 'laplace_scale'):
+      value = getattr(self, name)
+      if (value is None) == (name in needed):
+        raise ValueError(f'PATE round {self.round} ({self.aggregator}): {name} must be '
+                         f'{"given" if name in needed else "None"}')
+      if name in needed and name != 'threshold' and not value > 0:
+        raise ValueError(f'PATE round {self.round}: {name} must be > 0, got {value}')
+    if self.answered < 0 or self.tested < 0:
+      raise ValueError(f'PATE round {self.round}: answered and tested must be ≥ 0')
+    if thresholded and self.answered > self.tested:
+      raise ValueError(f'PATE round {self.round}: {self.answered} answered but only {self.tested} '
+                       'tested; every answer passes a threshold test first')
+    if not thresholded and self.tested:
+      raise ValueError(f'PATE round {self.round}: {self.aggregator} runs no threshold test, tested '
+                       f'must be 0')
+
+  def describe(self) -> str:
+    return f'PATE round {self.round}'
+
+  def charges(self, unit: Unit) -> bool:
+    """Every unit: each teacher partition takes part in every vote."""
+    del unit
+    return True
+
+  def answer_event(self) -> dp_accounting.DpEvent:
+    """One answer's data-independent event (GNMax or LNMax)."""
+    if self.aggregator == 'lnmax':
+      return pate_rdp.lnmax_answer_event(self.laplace_scale)
+    return pate_rdp.gnmax_answer_event(self.sigma2)
+
+  def dp_event(self, unit: Unit) -> dp_accounting.DpEvent:
+    """What the round costs every unit: the threshold tests, then the answers."""
+    del unit
+    parts = []
+    if self.tested:
+      parts.append(dp_accounting.SelfComposedDpEvent(pate_rdp.threshold_event(self.sigma1), self.tested))
+    if self.answered:
+      parts.append(dp_accounting.SelfComposedDpEvent(self.answer_event(), self.answered))
+    return dp_accounting.ComposedDpEvent(parts) if parts else dp_accounting.NoOpDpEvent()
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, data: dict) -> 'PateRound':
+    return cls(**data)
+
+
 # Event kinds by their key in plan.json / ledger.json, in the order a unit's events are composed (a fixed
 # order, so that ε is the same to the last bit however the events were recorded).
-KINDS = {cls.kind: cls for cls in (QueryRound, DpsgdPhase)}
+KINDS = {cls.kind: cls for cls in (QueryRound, DpsgdPhase, PateRound)}
 
 
 def dp_event_to_dict(event: dp_accounting.DpEvent) -> dict:

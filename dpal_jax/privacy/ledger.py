@@ -26,7 +26,12 @@ dp-accounting alone (event names below are dp-accounting's classes):
 - `queries`: every query round {'after_phase', 'mechanism', its parameters}: unit u pays it when its
   labeled_at is null or > after_phase — 'laplace' {'epsilon'}: LaplaceDpEvent(1/epsilon); 'gaussian'
   {'noise_multiplier', 'sample_rate' (optional)}: GaussianDpEvent(noise_multiplier), inside
-  PoissonSampledDpEvent(sample_rate, ·) when a sample rate is given.
+  PoissonSampledDpEvent(sample_rate, ·) when a sample rate is given;
+- `pate_rounds`: every PATE voting round {'round', 'aggregator', 'answered', 'tested', 'sigma1', 'sigma2',
+  'threshold', 'laplace_scale'}: every unit (a teacher partition) pays
+  SelfComposedDpEvent(GaussianDpEvent(sigma1), tested) ∘ SelfComposedDpEvent(answer, answered), answer =
+  GaussianDpEvent(sigma2/√2) (GNMax family) or SelfComposedDpEvent(LaplaceDpEvent(laplace_scale), 2)
+  ('lnmax'); absent from ledgers written before this kind existed.
 """
 
 import dataclasses
