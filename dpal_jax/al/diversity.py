@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dpal_jax.al import kmeans
 from dpal_jax.al import uncertainty
 from dpal_jax.models import inference
 
@@ -23,7 +24,8 @@ def badge(*, model, params, x_unlabeled: np.ndarray, x_labeled: np.ndarray, k: i
 
   With ŷ the predicted label, the gradient of the loss w.r.t. the head kernel is the outer product
   h ⊗ (p − onehot(ŷ)) (multi-label: sigmoid − thresholded prediction), h the penultimate features. The
-  embedding is never materialised: ⟨g_i, g_j⟩ = ⟨h_i, h_j⟩·⟨r_i, r_j⟩ for the residuals r.
+  embedding is never materialised: `kmeans.seeding` takes the factors (residuals, features), with
+  ⟨g_i, g_j⟩ = ⟨h_i, h_j⟩·⟨r_i, r_j⟩.
   """
   del x_labeled, rng  # BADGE seeds from the pool alone; its sampling uses `key`
   if k == 0:
@@ -31,7 +33,7 @@ def badge(*, model, params, x_unlabeled: np.ndarray, x_labeled: np.ndarray, k: i
   residuals, features = inference.map_batches(
       _residuals_and_features(model, task == 'multilabel'), params, x_unlabeled,
       batch_size=batch_size)
-  return np.asarray(kmeans_pp_seeding(residuals, features, key, k=k), np.int64)
+  return np.asarray(kmeans.seeding((residuals, features), key, k=k), np.int64)
 
 
 def coreset(*, model, params, x_unlabeled: np.ndarray, x_labeled: np.ndarray, k: int, task: str,
@@ -64,37 +66,6 @@ def _residuals_and_features(model, multilabel: bool):
     return probs - predicted, model.apply(variables, x, method='embed')
 
   return fn
-
-
-@functools.partial(jax.jit, static_argnames='k')
-def kmeans_pp_seeding(residuals: jax.Array, features: jax.Array, key: jax.Array, *, k: int
-                      ) -> jax.Array:
-  """k distinct indices by k-means++ seeding on g_i = features_i ⊗ residuals_i.
-
-  The first center is the largest gradient (as BADGE); each next one is drawn with probability ∝ the
-  squared distance to its nearest chosen center. Only chosen points are centers — the origin is not one,
-  so small gradients stay selectable. If every open point coincides with a center, the draw is uniform.
-  """
-  residuals = residuals.astype(jnp.float32)
-  features = features.reshape(features.shape[0], -1).astype(jnp.float32)
-  sq_norms = jnp.sum(residuals**2, -1) * jnp.sum(features**2, -1)
-
-  def sq_dist_to(c):
-    inner = (residuals @ residuals[c]) * (features @ features[c])
-    return jnp.maximum(sq_norms + sq_norms[c] - 2.0 * inner, 0.0)
-
-  first = jnp.argmax(sq_norms)
-  chosen = jnp.zeros(k, jnp.int32).at[0].set(first)
-  taken = jnp.zeros(sq_norms.shape, bool).at[first].set(True)
-
-  def pick(t, state):
-    chosen, taken, min_d2 = state
-    open_d2 = jnp.where(taken, 0.0, min_d2)
-    logits = jnp.where(jnp.sum(open_d2) > 0, jnp.log(open_d2), 0.0)
-    c = jax.random.categorical(jax.random.fold_in(key, t), jnp.where(taken, -jnp.inf, logits))
-    return chosen.at[t].set(c), taken.at[c].set(True), jnp.minimum(min_d2, sq_dist_to(c))
-
-  return jax.lax.fori_loop(1, k, pick, (chosen, taken, sq_dist_to(first)))[0]
 
 
 def k_center_greedy(points: np.ndarray, centers: np.ndarray, k: int, rng: np.random.Generator
@@ -133,12 +104,13 @@ def _min_sq_dist(points: jax.Array, block: jax.Array, valid: jax.Array) -> jax.A
 @functools.partial(jax.jit, static_argnames='k')
 def _farthest_first(points: jax.Array, min_d2: jax.Array, *, k: int):
   """k greedy picks given each point's squared distance to its nearest center (-inf marks a center)."""
+  norms = kmeans.sq_norms((points,))
 
   def pick(t, state):
     chosen, radii, min_d2 = state
     c = jnp.argmax(min_d2)
     radii = radii.at[t].set(jnp.sqrt(jnp.maximum(min_d2[c], 0.0)))
-    min_d2 = jnp.minimum(min_d2, jnp.sum((points - points[c])**2, -1)).at[c].set(-jnp.inf)
+    min_d2 = jnp.minimum(min_d2, kmeans.sq_dist_to((points,), norms, c)).at[c].set(-jnp.inf)
     return chosen.at[t].set(c), radii, min_d2
 
   state = (jnp.zeros(k, jnp.int32), jnp.zeros(k, jnp.float32), min_d2)

@@ -1,4 +1,4 @@
-"""BADGE (k-means++ on gradient embeddings) and core-set (k-center greedy)."""
+"""BADGE (k-means++ on gradient embeddings, tests/al/test_kmeans.py) and core-set (k-center greedy)."""
 
 import jax
 import numpy as np
@@ -10,39 +10,6 @@ from dpal_jax.al import diversity
 def _distinct(indices, n, k):
   indices = np.asarray(indices)
   return len(indices) == k and len(set(indices.tolist())) == k and indices.min() >= 0 and indices.max() < n
-
-
-@pytest.mark.parametrize('k', [1, 10, 60])
-def test_kmeans_pp_returns_k_distinct(k):
-  rng = np.random.default_rng(0)
-  residuals = rng.normal(size=(60, 3)).astype(np.float32)
-  features = rng.normal(size=(60, 5)).astype(np.float32)
-  features[30:] = features[0]  # many duplicates of one feature vector
-  assert _distinct(diversity.kmeans_pp_seeding(residuals, features, jax.random.key(0), k=k), 60, k)
-
-
-def test_kmeans_pp_with_all_points_equal_draws_uniformly_without_repeats():
-  same = np.ones((8, 2), np.float32)
-  assert _distinct(diversity.kmeans_pp_seeding(same, same, jax.random.key(1), k=5), 8, 5)
-
-
-def test_kmeans_pp_first_center_is_the_largest_gradient_and_distances_use_the_outer_product():
-  rng = np.random.default_rng(2)
-  residuals = rng.normal(size=(40, 3)).astype(np.float32)
-  features = rng.normal(size=(40, 4)).astype(np.float32)
-  chosen = np.asarray(diversity.kmeans_pp_seeding(residuals, features, jax.random.key(2), k=4))
-  g = np.einsum('nk,nd->nkd', residuals, features).reshape(40, -1)
-  assert chosen[0] == np.argmax(np.linalg.norm(g, axis=1))
-
-
-def test_kmeans_pp_keeps_small_gradients_selectable():
-  # Three large, close gradients and one tiny one far from them. With the origin kept as a permanent
-  # center (scikit-activeml #588) the tiny one would have weight ~1e-4 and almost never be drawn.
-  features = np.array([[10, 1], [10, -1], [10, 0], [0.01, 0]], np.float32)
-  residuals = np.ones((4, 1), np.float32)
-  second = [int(diversity.kmeans_pp_seeding(residuals, features, jax.random.key(s), k=2)[1])
-            for s in range(20)]
-  assert second.count(3) >= 15
 
 
 def _brute_force_k_center(points, centers, k):
