@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from dpal_jax import validate
 from dpal_jax.dpsgd import clipped_grad, conv_norms, ghost_norm, losses, noise, sampler, sharding
-from dpal_jax.dpsgd.train_state import TrainState
+from dpal_jax.dpsgd.train_state import EMATrainState, TrainState, ema_update
 from dpal_jax.errors import ConfigError
 
 GRAD_METHODS = ('auto', 'vmap', 'ghost', 'conv')
@@ -33,12 +33,14 @@ class Trainer:
   `grad_method`: 'vmap' (any model), 'ghost' (Dense-only models, see ghost_norm.py), 'conv'
   (Conv/Dense/GroupNorm models without dropout, see conv_norms.py) or 'auto' (ghost when the model
   is Dense-only, else conv when it qualifies, else vmap; resolved in `init`). `pad_multiple` defaults to
-  `sampler.choose_pad_multiple`.
+  `sampler.choose_pad_multiple`. With `ema_decay` (LHD: 0.999) the state is an `EMATrainState` whose
+  `ema` follows the parameters after every step (`train_state.ema_update`; post-processing of the
+  private iterates, so free); without it (the default) nothing about the step changes.
   """
 
   def __init__(self, model: nn.Module, optimizer: optax.GradientTransformation, *, task: str,
                clip_norm: float, physical_batch_size: int, grad_method: str = 'auto', mesh=None,
-               pad_multiple: int | None = None):
+               pad_multiple: int | None = None, ema_decay: float | None = None):
     if not clip_norm > 0:
       raise ConfigError(f'train.clip_norm ({clip_norm}) must be positive (math.inf disables clipping)')
     if physical_batch_size < 1:
@@ -56,6 +58,7 @@ class Trainer:
       raise ConfigError(f'train.physical_batch_size ({physical_batch_size}) must be a multiple of '
                         f'the number of devices ({self.num_devices})')
     self.pad_multiple = pad_multiple
+    self.ema_decay = ema_decay
     self.compiles = 0
     self.compile_seconds = 0.0
     self._executables = {}
@@ -84,6 +87,8 @@ class Trainer:
                         "is not (set model.dropout = 0 or use 'vmap' or 'auto')")
     if self.grad_method == 'auto':
       self.grad_method = 'ghost' if dense_only else 'conv' if conv_ok else 'vmap'
+    if self.ema_decay is not None:
+      return sharding.replicate(EMATrainState.create(params, self.optimizer), self.mesh)
     return sharding.replicate(TrainState.create(params, self.optimizer), self.mesh)
 
   # Device functions (jitted and compiled ahead of time in `_compiled`).
@@ -125,6 +130,8 @@ class Trainer:
       for leaf in jax.tree.leaves(params):
         finite &= jnp.all(jnp.isfinite(leaf))
       new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+      if self.ema_decay is not None:
+        new_state = new_state.replace(ema=ema_update(state.ema, params, new_state.step, self.ema_decay))
       return new_state, jax.tree.map(jnp.zeros_like, acc), loss_sum, finite
     return update
 
