@@ -41,6 +41,7 @@ class Problem:
   epsilon_al: float            # the query budget charged to the training targets (0: queries free)
   query_events: tuple          # one dp-accounting event per query round (empty: no private query)
   accountant: str = 'rdp'
+  prior: tuple = ()            # dp events every cohort spent before this run (a pool's persistent ledger)
 
   @property
   def num_queries(self) -> int:
