@@ -16,6 +16,8 @@ Invariants (each tested with real processes):
 - **Never behind a release**: `ledger.json` (written before the stage's other outputs) always covers what
   was published. A workdir whose files show spend that no restorable checkpoint covers (checkpoints lost,
   rolled back or deleted) is refused, never restarted.
+- **Stopping early is a stage**: a loop that refuses a step (a persistent budget would be exceeded) returns
+  a state with `stopped` set; it is committed like any stage, and no later stage runs, now or on resume.
 - **Only DP outputs in what is published**: loops put no loss, batch size, compile count or per-stage time
   in rows or log lines (the realised Poisson batches are private).
 
@@ -79,6 +81,16 @@ class Loop(abc.ABC):
   def check_restored(self, state: RunState) -> None:
     """Raises CheckpointError when a restored state does not fit the loop at its stage."""
 
+  def reserve(self, workdir: str) -> None:
+    """Under the workdir lock, before anything is spent: claims what the run may spend beyond its workdir
+    (a pool's persistent ledger); may make `plan` again from what it finds there."""
+
+  def committed(self, state: RunState) -> None:
+    """After the checkpoint of `state.stage` is committed, before it is published."""
+
+  def finished(self, state: RunState) -> None:
+    """After the last stage (or the stop) is published, before summary.json."""
+
   @abc.abstractmethod
   def summary(self, state: RunState) -> dict:
     """summary.json of a finished run."""
@@ -99,15 +111,19 @@ def execute(loop: Loop, config: ml_collections.ConfigDict, workdir: str) -> dict
   with workdir_lib.Lock(workdir) if distributed.is_coordinator() else contextlib.nullcontext():
     checkpointer = checkpointing.Checkpointer(workdir)
     try:
+      loop.reserve(workdir)
       plan = None if loop.plan is None else loop.plan.to_json()
       resumed = _resume(loop, config, workdir, checkpointer, plan)
       state, plan = resumed if resumed is not None else (_start(loop, config, workdir, plan), plan)
       for stage in range(state.stage + 1, loop.num_stages + 1):
+        if state.stopped:
+          break
         started = time.time()
         state, release = loop.run_stage(state, stage)
         state = state.replace(stage=stage, wall=state.wall + time.time() - started)
         checkpointer.save(stage, state.train, state.to_meta() | {
             'config': config_json(config), 'plan': plan, 'release': release.log})
+        loop.committed(state)
         _publish(workdir, state, release)
       return _finish(loop, workdir, state)
     finally:
@@ -225,6 +241,7 @@ def _publish(workdir: str, state: RunState, release: Release | None) -> None:
 def _finish(loop: Loop, workdir: str, state: RunState) -> dict:
   """Publishes the finished run: ledger, metrics, summary.json, plots and the model export."""
   _publish(workdir, state, None)
+  loop.finished(state)
   summary = loop.summary(state)
   if distributed.is_coordinator():
     workdir_lib.write_json(os.path.join(workdir, 'summary.json'), summary)

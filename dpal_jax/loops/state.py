@@ -19,7 +19,9 @@ from dpal_jax.rng import RunRandomness
 class RunState:
   """stage: last committed stage; train: the train state (params, optimizer state); pool: the labeled
   pool (None for loops without one); ledger: the privacy spent so far; randomness: the run's streams;
-  history: one released metrics row per trained phase; wall: seconds spent in stages so far."""
+  history: one released metrics row per trained phase; wall: seconds spent in stages so far; stopped:
+  None, or why the loop ended before its last stage ({'stage', 'at', 'unit', 'reason'}, public values only:
+  the refused step and the ε it would have reached); a stopped state runs no further stage."""
   stage: int
   train: Any
   pool: Pool | None
@@ -27,6 +29,7 @@ class RunState:
   randomness: RunRandomness
   history: tuple = ()
   wall: float = 0.0
+  stopped: dict | None = None
 
   def replace(self, **changes) -> 'RunState':
     return dataclasses.replace(self, **changes)
@@ -35,7 +38,7 @@ class RunState:
     """The JSON half of a checkpoint step (the train state is the array half)."""
     return {'stage': self.stage, 'pool': None if self.pool is None else self.pool.to_json(),
             'ledger': self.ledger.to_json(), 'randomness': self.randomness.to_json(),
-            'history': list(self.history), 'wall': self.wall}
+            'history': list(self.history), 'wall': self.wall, 'stopped': self.stopped}
 
   @classmethod
   def from_meta(cls, stage: int, train: Any, meta: dict, fresh: RunRandomness) -> 'RunState':
@@ -48,7 +51,8 @@ class RunState:
       saved = meta['randomness']
       return cls(stage=stage, train=train, pool=pool, ledger=Ledger.from_json(meta['ledger']),
                  randomness=fresh if saved is None else RunRandomness.from_json(saved),
-                 history=tuple(meta['history']), wall=float(meta['wall']))
+                 history=tuple(meta['history']), wall=float(meta['wall']),
+                 stopped=meta.get('stopped'))
     except (KeyError, TypeError, ValueError) as e:
       raise CheckpointError(f'checkpoint {stage} is inconsistent ({type(e).__name__}: {str(e)[:200]}); '
                             'nothing was changed. Start a new run with a new --workdir') from e
