@@ -34,6 +34,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.clip_norm = 1.0
   config.train.grad_method = 'auto'   # 'auto' | 'vmap' | 'ghost' (Dense-only) | 'conv' (Conv/Dense/GN)
   config.train.eval_batch_size = 1024
+  config.train.fresh_init = False     # True: a fresh network (and optimizer state) every phase, as LHD
+  # Confident fine-tuning (docs/lhd.md): after each phase, train on the labeled set and the pool points
+  # predicted with probability > 0.8, all with the model's own labels and strong augmentation.
+  config.train.finetune_confident = False   # refused under privacy.enabled
+  config.train.finetune_epochs = 10
 
   config.privacy = ml_collections.ConfigDict()
   config.privacy.enabled = True
@@ -43,6 +48,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.privacy.mode = 'cohort_exact'
   config.privacy.accountant = 'rdp'
   config.privacy.query_mechanism = 'laplace'
+  # Per-group budgets: {group name: ε target ≤ privacy.epsilon} for the groups the dataset names
+  # (Dataset.groups, e.g. dataset.sites); unnamed groups get privacy.epsilon; {} (default): none.
+  config.privacy.group_epsilon = ml_collections.ConfigDict()
 
   config.al = ml_collections.ConfigDict()
   config.al.strategy = 'entropy'
@@ -55,6 +63,10 @@ def get_config() -> ml_collections.ConfigDict:
   # Diagnostic, off by default: log each query's selection fidelity, computed from unnoised scores
   # (not DP; log line only, never metrics.jsonl, summary.json or the ledger).
   config.al.log_fidelity = False
+  # LHD (docs/lhd.md): the epoch of the (online, EMA) snapshot; None: the paper's accuracy rule without
+  # DP, the last epoch under DP. lhd_score: the bound B of ‖g(x)‖, the clamp of its private selection.
+  config.al.lhd_snapshot_epoch = ml_collections.config_dict.placeholder(int)
+  config.al.lhd_score_bound = 1.0
 
   # Empirical privacy audit (dpal_jax.audit): with `enabled`, after the run a separate audit run in
   # WORKDIR/audit (its own ledger) plants canaries and writes audit.json; summary.json links it.

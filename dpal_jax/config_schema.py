@@ -86,6 +86,9 @@ FIELDS: dict[str, Check] = {
                                          hint='inf disables clipping'),
     'train.grad_method': _choice(trainer.GRAD_METHODS),
     'train.eval_batch_size': validate.positive_int,
+    'train.fresh_init': validate.boolean,
+    'train.finetune_confident': validate.boolean,
+    'train.finetune_epochs': validate.positive_int,
     'privacy.enabled': validate.boolean,
     'privacy.epsilon': _POSITIVE,
     'privacy.delta': functools.partial(validate.number, lo=0, hi=1, lo_open=True, hi_open=True),
@@ -102,6 +105,15 @@ FIELDS: dict[str, Check] = {
     'al.mc_samples': validate.positive_int,
     'al.mc_dropout': _RATE,
     'al.log_fidelity': validate.boolean,
+    'al.lhd_snapshot_epoch': _optional(validate.positive_int, hint='None: the accuracy rule, or the last '
+                                       'epoch under DP'),
+    'al.lhd_score_bound': _POSITIVE,
+}
+
+
+# Sections whose keys the user names (a mapping in the config): each entry's check, by the section.
+MAPPINGS: dict[str, Check] = {
+    'privacy.group_epsilon': _POSITIVE,   # {group name: its ε target}; the planner checks names and caps
 }
 
 
@@ -140,10 +152,10 @@ def check(config: ml_collections.ConfigDict) -> None:
   values = leaves(config)
   fields = known_fields(values.get('loop', DEFAULT_LOOP))
   for field in values:
-    if field not in fields:
+    if field not in fields and field.rpartition('.')[0] not in MAPPINGS:
       raise unknown_field(field, fields)
   for field, value in values.items():
-    fields[field](field, value)
+    fields.get(field, MAPPINGS.get(field.rpartition('.')[0]))(field, value)
   if 'dataset' in config:
     data.loader_options(config.dataset)
   if 'model' in config:

@@ -15,6 +15,12 @@ So every cohort, the initial one included, ends the last phase at τ_T = ε with
 every phase has expected batch B, and no cohort ever exceeds its trajectory. A cohort whose queries
 alone already cost more than τ_k sits out phase k (rate 0); one that cannot spend τ_k even at rate 1
 is capped at 1.
+
+Individualised targets (per-group budgets, `privacy.group_epsilon`, `groups.py`): with one target t_s ≤ ε per signature s
+the units are (cohort c, signature s), and unit (c, s) follows the trajectory τ_k·t_s/ε with its own
+rate q_{c,s}, the largest with ε(history_{c,s} + S steps at (q_{c,s}, σ)) = τ_k·t_s/ε; E[B] = Σ q·n over
+the planned unit sizes n_{c,s}. Units of one cohort with the same target share a history, so their rate
+is solved once. So every unit ends at its own t_s (unless capped at rate 1).
 """
 
 import math
@@ -41,8 +47,8 @@ def epoch_rates_and_steps(problem: Problem) -> tuple[list[float], list[int]]:
 class _PhaseSearch:
   """Per-cohort rates for phase k as a function of (steps, σ), warm-started from the last call."""
 
-  def __init__(self, problem: Problem, histories: list, target: float):
-    self.problem, self.histories, self.target = problem, histories, target
+  def __init__(self, problem: Problem, histories: list, targets: list, sizes):
+    self.problem, self.histories, self.targets, self.sizes = problem, histories, targets, sizes
     self.last = None   # (steps, σ, rates) of the last call: its rates seed the next brackets
 
   def rates(self, steps: int, sigma: float) -> tuple[list[float], float]:
@@ -50,11 +56,11 @@ class _PhaseSearch:
     guesses = [None] * len(self.histories)
     if self.last is not None:
       guesses = calibrate.rescaled_rates(self.last[2], self.last[0], self.last[1], steps, sigma)
-    rates = [calibrate.sample_rate(self.target, p.delta, sigma, steps, history, p.accountant,
+    rates = [calibrate.sample_rate(target, p.delta, sigma, steps, history, p.accountant,
                                    tol=RATE_TOLERANCE, guess=guess)
-             for history, guess in zip(self.histories, guesses)]
+             for history, target, guess in zip(self.histories, self.targets, guesses)]
     self.last = (steps, sigma, rates)
-    return rates, events.expected_batch(rates, p.cohort_sizes)
+    return rates, events.expected_batch(rates, self.sizes)
 
   def largest_steps(self, sigma: float, start: int) -> tuple[int, float]:
     """The largest S with E[B](S) ≥ B (or 1 if none), and E[B] there; E[B] ∝ 1/√S guides the probes.
@@ -93,23 +99,48 @@ class _PhaseSearch:
     return optimize.brentq(gap, low, high, xtol=1e-7 * sigma)
 
 
-def schedule(problem: Problem) -> tuple[events.DpsgdPhase, ...]:
-  """The cohort_exact schedule (see the module docstring)."""
+def schedule(problem: Problem, unit_targets=None, unit_sizes=None) -> tuple[events.DpsgdPhase, ...]:
+  """The cohort_exact schedule (see the module docstring).
+
+  Args:
+    problem: the validated request (cohort sizes, expected batch, epochs, ε, δ, query events).
+    unit_targets: per signature s its target t_s ≤ ε (`groups.Groups.targets`); None: one unit per
+      cohort at ε.
+    unit_sizes: the planned size of each unit slot c·G + s (`groups.expected_unit_sizes`); None: the
+      cohort sizes.
+
+  Returns:
+    One `DpsgdPhase` per phase whose `sample_rates` hold one rate per unit slot of cohorts 0..k.
+
+  *Formal guarantees*: each unit's history (its queries and phases), composed in a fresh accountant of
+  the problem's kind, ends at most at its target (ε, or t_s) at δ: every rate is `calibrate.sample_rate`'s,
+  which keeps the history at or below the trajectory point it was solved for.
+  """
   rates, steps = epoch_rates_and_steps(problem)
+  prior = list(problem.prior)   # spend before this run (a pool's persistent ledger): starts every history
   sigma = calibrate.noise_multiplier(problem.target_epsilon, problem.delta, list(zip(rates, steps)),
-                                     accountant=problem.accountant)
+                                     history=prior, accountant=problem.accountant)
   epoch_history = [accounting.dpsgd_event(q, sigma, s) for q, s in zip(rates, steps)]
-  trajectory = [accounting.epsilon(epoch_history[:k + 1], problem.delta, problem.accountant)
+  trajectory = [accounting.epsilon(prior + epoch_history[:k + 1], problem.delta, problem.accountant)
                 for k in range(problem.num_queries)] + [problem.target_epsilon]
-  histories = [list(problem.query_events[:c]) for c in range(len(problem.cohort_sizes))]
+  targets = (problem.target_epsilon,) if unit_targets is None else tuple(unit_targets)
+  sizes = problem.cohort_sizes if unit_sizes is None else tuple(unit_sizes)
+  levels = sorted(set(targets))   # classes (c, level): the units of cohort c with that target
+  num_cohorts, per_cohort = len(problem.cohort_sizes), len(levels)
+  class_sizes = [sum(sizes[c * len(targets) + s] for s, t in enumerate(targets) if t == level)
+                 for c in range(num_cohorts) for level in levels]
+  histories = [prior + list(problem.query_events[:c]) for c in range(num_cohorts) for _ in levels]
+  scale = [level / problem.target_epsilon for _ in range(num_cohorts) for level in levels]
   phases = []
   for k, target in enumerate(trajectory):
-    search = _PhaseSearch(problem, histories[:k + 1], target)
+    n = (k + 1) * per_cohort
+    search = _PhaseSearch(problem, histories[:n], [target * f for f in scale[:n]], class_sizes)
     phase_steps, expected = search.largest_steps(sigma, steps[k])
     phase_sigma = search.fill_batch(phase_steps, sigma, expected)
-    phase_rates, _ = search.rates(phase_steps, phase_sigma)
-    phases.append(events.DpsgdPhase(k, phase_steps, phase_sigma, tuple(phase_rates)))
-    for c, q in enumerate(phase_rates):
-      histories[c].append(accounting.dpsgd_event(q, phase_sigma, phase_steps))
+    class_rates, _ = search.rates(phase_steps, phase_sigma)
+    slot_rates = [class_rates[c * per_cohort + levels.index(t)] for c in range(k + 1) for t in targets]
+    phases.append(events.DpsgdPhase(k, phase_steps, phase_sigma, tuple(slot_rates)))
+    for i, q in enumerate(class_rates):
+      histories[i].append(accounting.dpsgd_event(q, phase_sigma, phase_steps))
   return tuple(phases)
 

@@ -27,6 +27,9 @@ dp-accounting alone (event names below are dp-accounting's classes):
   labeled_at is null or > after_phase — 'laplace' {'epsilon'}: LaplaceDpEvent(1/epsilon); 'gaussian'
   {'noise_multiplier', 'sample_rate' (optional)}: GaussianDpEvent(noise_multiplier), inside
   PoissonSampledDpEvent(sample_rate, ·) when a sample rate is given;
+- per-group budgets (`groups.py`; schema `dpal_jax.ledger/2`, written only then): `unit_targets`, per
+  unit its own target ε (each unit is checked against its own), and `unit_groups`, per unit the names of
+  the groups its examples belong to (a group's ε is the largest ε of its units);
 - `pate_rounds`: every PATE voting round {'round', 'aggregator', 'answered', 'tested', 'sigma1', 'sigma2',
   'threshold', 'laplace_scale'}: every unit (a teacher partition) pays
   SelfComposedDpEvent(GaussianDpEvent(sigma1), tested) ∘ SelfComposedDpEvent(answer, answered), answer =
@@ -42,10 +45,12 @@ from collections.abc import Sequence
 from dpal_jax.errors import BudgetExceededError
 from dpal_jax.privacy import accounting
 from dpal_jax.privacy import events as events_lib
+from dpal_jax.privacy import groups as groups_lib
 from dpal_jax.privacy.modes import ORIGINAL_MODES
 from dpal_jax.privacy.plan import Plan
 
 SCHEMA = 'dpal_jax.ledger/1'
+SCHEMA_UNIT_TARGETS = 'dpal_jax.ledger/2'   # /1 plus per-unit targets and groups (readers of /1 refuse it)
 TOLERANCE = 1e-6   # relative slack above the target (floating point), never more
 
 
@@ -56,6 +61,8 @@ class Ledger:
   labeled_at: per unit, the phase before which it was labeled (None: never labeled).
   prior: () or, per unit, the dp-accounting events it spent before this ledger.
   events: per kind of `events.KINDS`, the events recorded, in order.
+  targets: () (every unit's target is `target_epsilon`) or, per unit, its own target ε (per-group budgets).
+  groups: () or, per unit, the names of the groups its examples belong to.
   """
   accountant: str
   delta: float
@@ -65,14 +72,20 @@ class Ledger:
   unit: str = 'cohort'
   prior: tuple = ()
   events: dict = dataclasses.field(default_factory=lambda: {kind: [] for kind in events_lib.KINDS})
+  targets: tuple = ()
+  groups: tuple = ()
 
   def __post_init__(self):
     accounting.check_accountant(self.accountant)
     self.labeled_at = tuple(self.labeled_at)
     self.prior = tuple(tuple(p) for p in self.prior)
-    if self.prior and len(self.prior) != len(self.labeled_at):
-      raise ValueError(f'prior spend is given for {len(self.prior)} units, the ledger has '
-                       f'{len(self.labeled_at)}')
+    self.targets = tuple(float(t) for t in self.targets)
+    self.groups = tuple(tuple(g) for g in self.groups)
+    for name, given in (('prior spend', self.prior), ('targets', self.targets), ('groups', self.groups)):
+      if given and len(given) != len(self.labeled_at):
+        raise ValueError(f'{name} is given for {len(given)} units, the ledger has {len(self.labeled_at)}')
+    if any(t > self.target_epsilon for t in self.targets):
+      raise ValueError(f'unit targets {self.targets} exceed the ledger\'s target ε {self.target_epsilon}')
 
   @classmethod
   def for_cohorts(cls, accountant: str, delta: float, target_epsilon: float, num_cohorts: int,
@@ -84,8 +97,11 @@ class Ledger:
   @classmethod
   def from_plan(cls, plan: Plan) -> 'Ledger':
     """An empty ledger for `plan`; overspending is tolerated only for the original's modes."""
-    return cls.for_cohorts(plan.accountant, plan.delta, plan.target_epsilon, len(plan.cohort_sizes),
-                           allow_overspend=plan.mode in ORIGINAL_MODES or not plan.privacy_enabled)
+    labeled_at, targets, unit_groups = groups_lib.unit_layout(
+        len(plan.cohort_sizes), plan.unit_groups, plan.unit_targets)
+    return cls(plan.accountant, plan.delta, plan.target_epsilon, labeled_at,
+               allow_overspend=plan.mode in ORIGINAL_MODES or not plan.privacy_enabled,
+               targets=targets, groups=unit_groups)
 
   @property
   def units(self) -> tuple[events_lib.Unit, ...]:
@@ -106,13 +122,28 @@ class Ledger:
     return [self._epsilon(u) for u in self.units]
 
   def epsilon_per_cohort(self) -> list[float]:
-    """Each labeled unit's ε so far (cohort c: its training phases and the queries it was exposed to)."""
-    return [self._epsilon(u) for u in self.units if u.labeled_at is not None]
+    """Each cohort's ε so far (its training phases and the queries it was exposed to); with groups the
+    largest over the cohort's units."""
+    return self._per_cohort(self._epsilon)
 
   def training_epsilon_per_cohort(self) -> list[float]:
-    """Each labeled unit's ε from this run's training alone (the original reports only this)."""
-    return [self._epsilon(u, kinds=(events_lib.DpsgdPhase.kind,), prior=False)
-            for u in self.units if u.labeled_at is not None]
+    """Each cohort's ε from this run's training alone (the original reports only this)."""
+    return self._per_cohort(lambda u: self._epsilon(u, kinds=(events_lib.DpsgdPhase.kind,), prior=False))
+
+  def _per_cohort(self, epsilon_of) -> list[float]:
+    out = {}
+    for u in self.units:
+      if u.labeled_at is not None:
+        out[u.labeled_at] = max(out.get(u.labeled_at, -math.inf), epsilon_of(u))
+    return [out[c] for c in sorted(out)]
+
+  def target_of(self, unit: events_lib.Unit) -> float:
+    """The unit's own target ε (`target_epsilon` without per-unit targets)."""
+    return self.targets[unit.index] if self.targets else self.target_epsilon
+
+  def epsilon_per_group(self) -> dict:
+    """{group: ε(g)}, the largest ε of the units holding its examples ({} without groups)."""
+    return groups_lib.epsilon_per_group(self.epsilon_per_unit(), self.groups) if self.groups else {}
 
   def epsilon_unlabeled(self) -> float:
     """ε of an example that was never labeled: every query, no training (the worst such unit)."""
@@ -121,9 +152,10 @@ class Ledger:
   # Spending.
 
   def _name(self, unit: events_lib.Unit) -> str:
+    where = f' of groups {", ".join(self.groups[unit.index])}' if self.groups else ''
     if unit.labeled_at is None and self.unit == 'cohort':
-      return 'the never-labeled examples'
-    return f'{self.unit} {unit.index}'
+      return f'the never-labeled examples{where}'
+    return f'{self.unit} {unit.labeled_at if self.groups else unit.index}{where}'
 
   def _validate(self, event) -> None:
     if event.kind not in self.events:
@@ -152,23 +184,23 @@ class Ledger:
 
     Raises:
       ValueError: the event does not fit the ledger (a phase out of order, rates for unlabeled units).
-      BudgetExceededError: some unit's ε with the event would exceed `target_epsilon`·(1 + 1e-6); the
-        message names the unit. Never raised when `allow_overspend`.
+      BudgetExceededError: some unit's ε with the event would exceed its target (`target_of`)·(1 + 1e-6);
+        the message names the unit. Never raised when `allow_overspend`.
 
     *Formal guarantees*: when this returns, every unit's history including `event`, composed in a fresh
-    accountant of the ledger's kind, is at most the target ε at the ledger's δ (up to the 1e-6 relative
+    accountant of the ledger's kind, is at most its target ε at the ledger's δ (up to the 1e-6 relative
     slack); nothing is recorded either way.
     """
     self._validate(event)
     if self.allow_overspend:
       return
-    limit = self.target_epsilon * (1 + TOLERANCE)
     spent = [(self._epsilon(u, extra=event), u) for u in self.units]
-    worst, unit = max(spent, key=lambda pair: pair[0])
-    if worst > limit:
+    over = [(eps, u) for eps, u in spent if eps > self.target_of(u) * (1 + TOLERANCE)]
+    if over:
+      worst, unit = max(over, key=lambda pair: pair[0])
       raise BudgetExceededError(
           f'{event.describe()} would take {self._name(unit)} to ε = {worst:.4f} > the target '
-          f'{self.target_epsilon} (δ = {self.delta}); nothing was spent. Use the plan made for this config '
+          f'{self.target_of(unit)} (δ = {self.delta}); nothing was spent. Use the plan made for this config '
           f'(python -m dpal_jax.plan) or name one of the original modes in privacy.mode on purpose')
 
   def record(self, event) -> None:
@@ -197,11 +229,13 @@ class Ledger:
   # Plain data.
 
   def to_dict(self) -> dict:
-    out = {'schema': SCHEMA, 'accountant': self.accountant, 'delta': self.delta,
+    out = {'schema': SCHEMA_UNIT_TARGETS if self.targets else SCHEMA, 'accountant': self.accountant, 'delta': self.delta,
            'target_epsilon': None if math.isinf(self.target_epsilon) else self.target_epsilon,
            'allow_overspend': self.allow_overspend, 'unit': self.unit,
            'labeled_at': list(self.labeled_at),
            'prior': [[events_lib.dp_event_to_dict(e) for e in spent] for spent in self.prior]}
+    if self.targets:
+      out |= {'unit_targets': list(self.targets), 'unit_groups': [list(g) for g in self.groups]}
     for kind, recorded in self.events.items():
       out[kind] = [event.to_dict() for event in recorded]
     return out
@@ -211,14 +245,16 @@ class Ledger:
 
   @classmethod
   def from_dict(cls, data: dict) -> 'Ledger':
-    if data.get('schema') != SCHEMA:
-      raise ValueError(f'ledger schema {data.get("schema")!r} is not {SCHEMA!r}')
+    if data.get('schema') not in (SCHEMA, SCHEMA_UNIT_TARGETS):
+      raise ValueError(f'ledger schema {data.get("schema")!r} is not {SCHEMA!r} or '
+                       f'{SCHEMA_UNIT_TARGETS!r}')
     target = data['target_epsilon']
     return cls(data['accountant'], data['delta'], math.inf if target is None else target,
                tuple(data['labeled_at']), allow_overspend=data['allow_overspend'], unit=data['unit'],
                prior=[[events_lib.dp_event_from_dict(e) for e in spent] for spent in data['prior']],
                events={kind: [cls_.from_dict(e) for e in data.get(kind, [])]
-                       for kind, cls_ in events_lib.KINDS.items()})
+                       for kind, cls_ in events_lib.KINDS.items()},
+               targets=data.get('unit_targets', ()), groups=data.get('unit_groups', ()))
 
   @classmethod
   def from_json(cls, text: str) -> 'Ledger':

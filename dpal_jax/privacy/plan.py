@@ -35,21 +35,33 @@ class Plan:
   privacy_enabled: bool = True
   seconds: float = 0.0
   schema: str = SCHEMA
+  # Per-group budgets (`groups.py`; absent from plan.json without groups): phase k's sample_rates hold
+  # one rate per unit slot c·G + s of cohorts 0..k, for the G signatures in `unit_groups`.
+  group_targets: dict = dataclasses.field(default_factory=dict)   # {group: its target ε}
+  unit_groups: tuple = ()               # per signature s, its group names
+  unit_targets: tuple = ()              # per signature s, its target: the tightest of its groups
+  unit_sizes: tuple = ()                # per unit slot, the size planned for (|cohort c|·share of s)
+  epsilon_per_group: dict = dataclasses.field(default_factory=dict)   # {group: planned ε}
+
+  def __post_init__(self):
+    if bool(self.unit_groups) != bool(self.unit_targets) or len(self.unit_groups) != len(self.unit_targets):
+      raise ValueError('a plan with groups needs one target per signature (unit_groups, unit_targets)')
 
   @property
   def num_phases(self) -> int:
     return len(self.phases)
 
   def expected_batch(self, phase: int) -> float:
-    """Σ_c q_c·|cohort c|: the phase's expected Poisson batch size."""
-    return self.phases[phase].expected_batch(self.cohort_sizes)
+    """Σ_u q_u·|u|: the phase's expected Poisson batch size (units: cohorts, or the planned unit sizes)."""
+    return self.phases[phase].expected_batch(self.unit_sizes or self.cohort_sizes)
 
   def exceeds_target(self, tolerance: float = 1e-6) -> bool:
     """True when some cohort (or, under private selection, the never-labeled remainder) ends above
-    the target ε."""
+    the target ε, or some group above its own."""
     limit = self.target_epsilon + tolerance
     unlabeled = (self.epsilon_unlabeled,) if self.private_queries else ()
-    return any(e > limit for e in (*self.epsilon_per_cohort, *unlabeled))
+    return (any(e > limit for e in (*self.epsilon_per_cohort, *unlabeled))
+            or any(e > self.group_targets[g] + tolerance for g, e in self.epsilon_per_group.items()))
 
   def to_dict(self) -> dict:
     out = {'schema': self.schema}
@@ -57,6 +69,8 @@ class Plan:
       if field.name == 'schema':
         continue
       value = getattr(self, field.name)
+      if field.name in _GROUP_FIELDS and not value:
+        continue
       if field.name in ('phases', 'queries'):
         value = [event.to_dict() for event in value]
       elif isinstance(value, tuple):
@@ -86,6 +100,8 @@ class Plan:
         value = _none_to_inf(value)
       elif field.name.startswith('epsilon_per_cohort'):
         value = tuple(_none_to_inf(v) for v in value)
+      elif field.name == 'unit_groups':
+        value = tuple(tuple(g) for g in value)
       elif isinstance(value, list):
         value = tuple(value)
       values[field.name] = value
@@ -94,6 +110,9 @@ class Plan:
   @classmethod
   def from_json(cls, text: str) -> 'Plan':
     return cls.from_dict(json.loads(text))
+
+
+_GROUP_FIELDS = ('group_targets', 'unit_groups', 'unit_targets', 'unit_sizes', 'epsilon_per_group')
 
 
 def _finite_or_none(value):

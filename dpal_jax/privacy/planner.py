@@ -6,6 +6,10 @@ infeasible request with a ConfigError naming the field and the fix; derives the 
 (modes.py for the original's four, cohort_exact.py) and reports, whatever the mode, each cohort's true
 ε: its own full history with its queries composed in the same accountant (ledger.py).
 
+Per-group budgets (`privacy.group_epsilon`, `groups.py`): given the pool's `groups.Groups`, mode
+'cohort_exact' solves one rate per unit (cohort × group signature) so that each unit ends at the tightest
+target of its groups, and the plan reports each group's planned ε.
+
 Queries are private only when the strategy looks at the data ('random' does not) and 0 < ε_AL < ∞;
 ε_AL = 0 or ∞ means non-private selection (the original's ε_AL = 0): no query events, the plan says
 `private_queries: false`, and `epsilon_unlabeled` is ∞ (null in plan.json) unless the strategy is
@@ -14,12 +18,14 @@ Queries are private only when the strategy looks at the data ('random' does not)
 
 import math
 import time
+from collections.abc import Sequence
 
 from dpal_jax import validate
 from dpal_jax.errors import ConfigError
 from dpal_jax.privacy import accounting
 from dpal_jax.privacy import cohort_exact
 from dpal_jax.privacy import events
+from dpal_jax.privacy import groups as groups_lib
 from dpal_jax.privacy import mechanisms
 from dpal_jax.privacy import modes
 from dpal_jax.privacy.ledger import Ledger
@@ -119,8 +125,48 @@ def _queries(p, epsilon_al: float, num_queries: int) -> tuple[events.QueryRound,
   return tuple(events.QueryRound(k, mechanism) for k in range(num_queries))
 
 
-def make_plan(config, pool_size: int | None = None) -> Plan:
-  """The privacy plan of `config` (see the module docstring); raises ConfigError when infeasible."""
+def _check_groups(config, groups, problem: modes.Problem):
+  """Refuses per-group targets that the mode, the dataset or the query budget cannot honour."""
+  if groups is None:
+    raise ConfigError(f'{groups_lib.FIELD} needs a dataset whose pool examples name their groups '
+                      '(Dataset.groups, e.g. dataset.sites); unset it or choose such a dataset')
+  if config.privacy.mode != 'cohort_exact':
+    raise ConfigError(f'{groups_lib.FIELD} needs privacy.mode \'cohort_exact\' (one rate per unit), not '
+                      f'{config.privacy.mode!r}; set it, or unset {groups_lib.FIELD}')
+  if problem.query_events:
+    spent = accounting.epsilon(problem.query_events, problem.delta, problem.accountant)
+    if spent >= min(groups.targets):
+      raise ConfigError(f'privacy.epsilon_al ({problem.epsilon_al}) leaves the tightest group nothing to '
+                        f'train with: its queries alone cost ε = {spent:.3f} ≥ its target '
+                        f'{min(groups.targets)} ({groups_lib.FIELD}); lower privacy.epsilon_al')
+
+
+def _affordable(p, queries, prior) -> tuple:
+  """The leading query rounds the never-labeled can pay on top of `prior` (all of them without a prior):
+  round k is affordable while ε(prior ∘ q_1 … q_k) < privacy.epsilon. The rounds after are refused at run
+  time (the run stops there, or falls back to random selection with al.fallback) and cost nothing."""
+  if not prior:
+    return tuple(queries)
+  out = []
+  for query in queries:
+    spent = [*prior, *(q.mechanism.dp_event() for q in out), query.mechanism.dp_event()]
+    if accounting.epsilon(spent, p.delta, p.accountant) >= p.epsilon:
+      break
+    out.append(query)
+  return tuple(out)
+
+
+def make_plan(config, pool_size: int | None = None, groups: groups_lib.Groups | None = None,
+              prior: Sequence = ()) -> Plan:
+  """The privacy plan of `config` (see the module docstring); raises ConfigError when infeasible.
+
+  `prior`: dp events every pool example already spent in earlier campaigns (`privacy.ledger_path`); it
+  starts every cohort's history, and only the query rounds the never-labeled can still pay are planned
+  as spent (`_affordable`).
+
+  `groups`: the pool's groups with their targets (`groups.from_labels`), needed when
+  privacy.group_epsilon is set and used only then.
+  """
   start = time.perf_counter()
   accounting.quiet_dp_accounting()
   cohort_sizes = _check_sizes(config, pool_size)
@@ -131,19 +177,37 @@ def make_plan(config, pool_size: int | None = None) -> Plan:
     return _non_private_plan(config, cohort_sizes, epochs, mode, start)
   p = config.privacy
   queries = _queries(p, epsilon_al, num_queries) if private else ()
+  prior = tuple(prior)
+  if prior and accounting.epsilon(prior, p.delta, p.accountant) >= p.epsilon:
+    raise ConfigError(
+        f'privacy.ledger_path {p.get("ledger_path")}: the pool examples left have already spent '
+        f'ε = {accounting.epsilon(prior, p.delta, p.accountant):.4f} of privacy.epsilon ({p.epsilon}); '
+        'nothing is left for a new campaign (python -m dpal_jax.ledger show PATH)')
+  affordable = _affordable(p, queries, prior)
   problem = modes.Problem(cohort_sizes, config.train.batch_size, epochs, p.epsilon, p.delta,
-                          epsilon_al, tuple(q.mechanism.dp_event() for q in queries), p.accountant)
+                          epsilon_al, tuple(q.mechanism.dp_event() for q in affordable), p.accountant,
+                          prior=prior)
   _check_mode_feasible(mode, problem)
-  if mode == 'cohort_exact':
+  group_fields = {}
+  if p.get('group_epsilon'):
+    _check_groups(config, groups, problem)
+    group_fields = dict(group_targets=dict(groups.group_targets), unit_groups=groups.signatures,
+                        unit_targets=groups.targets,
+                        unit_sizes=tuple(groups_lib.expected_unit_sizes(cohort_sizes, groups)))
+    phases = cohort_exact.schedule(problem, groups.targets, group_fields['unit_sizes'])
+  elif mode == 'cohort_exact':
     phases = cohort_exact.schedule(problem)
   else:
     phases = modes.original_schedule(problem, mode)
 
-  ledger = Ledger.for_cohorts(p.accountant, p.delta, p.epsilon, len(cohort_sizes), allow_overspend=True)
+  labeled_at, targets, unit_groups = groups_lib.unit_layout(
+      len(cohort_sizes), group_fields.get('unit_groups', ()), group_fields.get('unit_targets', ()))
+  ledger = Ledger(p.accountant, p.delta, p.epsilon, labeled_at, allow_overspend=True, targets=targets,
+                  groups=unit_groups, prior=(prior,) * len(labeled_at) if prior else ())
   for phase in phases:
     ledger.record(phase)
-    if phase.phase < num_queries and queries:
-      ledger.record(queries[phase.phase])
+    if phase.phase < len(affordable):
+      ledger.record(affordable[phase.phase])
   per_round = epsilon_al / num_queries if num_queries else 0.0
   # Non-private selection by a strategy that reads the data leaves the never-labeled unbounded.
   bounded = private or not num_queries or config.al.strategy == 'random'
@@ -154,4 +218,5 @@ def make_plan(config, pool_size: int | None = None) -> Plan:
               expected_batch_size=config.train.batch_size, cohort_sizes=cohort_sizes, phases=phases,
               queries=queries, epsilon_per_cohort=tuple(ledger.epsilon_per_cohort()),
               epsilon_per_cohort_additive=additive, epsilon_unlabeled=unlabeled,
-              private_queries=private, seconds=time.perf_counter() - start)
+              private_queries=private, seconds=time.perf_counter() - start,
+              epsilon_per_group=ledger.epsilon_per_group(), **group_fields)
