@@ -48,6 +48,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.privacy.mode = 'cohort_exact'
   config.privacy.accountant = 'rdp'
   config.privacy.query_mechanism = 'laplace'
+  # A pool's persistent ledger (docs/budgets.md): a folder shared by every campaign on this pool; each run
+  # plans from what earlier ones spent and stops before it would overspend. None (default): off.
+  config.privacy.ledger_path = ml_collections.config_dict.placeholder(str)
   # Per-group budgets: {group name: ε target ≤ privacy.epsilon} for the groups the dataset names
   # (Dataset.groups, e.g. dataset.sites); unnamed groups get privacy.epsilon; {} (default): none.
   config.privacy.group_epsilon = ml_collections.ConfigDict()
@@ -63,6 +66,9 @@ def get_config() -> ml_collections.ConfigDict:
   # Diagnostic, off by default: log each query's selection fidelity, computed from unnoised scores
   # (not DP; log line only, never metrics.jsonl, summary.json or the ledger).
   config.al.log_fidelity = False
+  # When a private query would exceed the budget: 'none' stops the run there; 'random' selects uniformly at
+  # random instead (independent of the data: it costs the candidates nothing).
+  config.al.fallback = 'none'
   # LHD (docs/lhd.md): the epoch of the (online, EMA) snapshot; None: the paper's accuracy rule without
   # DP, the last epoch under DP. lhd_score: the bound B of ‖g(x)‖, the clamp of its private selection.
   config.al.lhd_snapshot_epoch = ml_collections.config_dict.placeholder(int)

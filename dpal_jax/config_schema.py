@@ -97,6 +97,7 @@ FIELDS: dict[str, Check] = {
     'privacy.mode': _choice(planner.MODES),
     'privacy.accountant': _choice(accounting.ACCOUNTANTS),
     'privacy.query_mechanism': _choice(mechanisms.MECHANISMS),
+    'privacy.ledger_path': _optional(validate.text),
     'al.strategy': _choice(strategies.STRATEGIES),
     'al.initial_size': validate.positive_int,
     'al.query_sizes': functools.partial(validate.sequence, validate.positive_int),
@@ -105,6 +106,7 @@ FIELDS: dict[str, Check] = {
     'al.mc_samples': validate.positive_int,
     'al.mc_dropout': _RATE,
     'al.log_fidelity': validate.boolean,
+    'al.fallback': _choice(('none', 'random')),
     'al.lhd_snapshot_epoch': _optional(validate.positive_int, hint='None: the accuracy rule, or the last '
                                        'epoch under DP'),
     'al.lhd_score_bound': _POSITIVE,
