@@ -17,7 +17,7 @@ LAYERS = (
     ('data', 'dpsgd', 'metrics', 'models', 'optim'),
     ('al', 'evaluation'),
     ('checkpointing', 'compile_cache', 'distributed', 'plots', 'rng', 'workdir'),
-    ('audit', 'config_schema', 'loops', 'pate'),
+    ('audit', 'config_schema', 'loops', 'pate', 'psl'),
     ('bench', 'cli', 'gpu_check', 'launch', 'main', 'plan', 'weights'),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

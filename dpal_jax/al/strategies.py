@@ -22,6 +22,7 @@ import numpy as np
 
 from dpal_jax import validate
 from dpal_jax.al import diversity
+from dpal_jax.al import peer_study
 from dpal_jax.al import uncertainty
 from dpal_jax.errors import ConfigError
 from dpal_jax.models import inference
@@ -30,6 +31,7 @@ from dpal_jax.privacy.mechanisms import top_k
 
 TASKS = ('multiclass', 'multilabel')
 ONLINE = 'online'   # the committee member being trained
+PEERS = 'peers'     # stacked peer students (loop 'psl'), scored together
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +72,10 @@ STRATEGIES = {s.name: s for s in (
     Strategy('bald', clamp=1.0, private=True, score=uncertainty.bald, mc_dropout=True),
     Strategy('badge', clamp=None, private=False, pick=diversity.badge),
     Strategy('coreset', clamp=None, private=False, pick=diversity.coreset),
+    Strategy('peer_study', clamp=None, private=False, score=peer_study.summed_kl, multilabel=False,
+             members=(PEERS,)),
+    Strategy('peer_study_js', clamp=peer_study.JS_RANGE, private=True, score=peer_study.mean_js,
+             multilabel=False, members=(PEERS,)),
 )}
 
 

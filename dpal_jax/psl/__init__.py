@@ -1,0 +1,1 @@
+"""Peer Study Learning (loop 'psl'): peer students, their study losses, the protected split (docs/psl.md)."""
