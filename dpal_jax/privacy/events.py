@@ -111,8 +111,7 @@ class QueryRound:
     return cls(data.pop('after_phase'), mechanisms.from_dict(data))
 
 
-PATE_AGGREGATORS = ('lnmax', 'gnmax', 'confident_gnmax', 'interactive_gnmax')
-_THRESHOLDED = ('confident_gnmax', 'interactive_gnmax')
+PATE_AGGREGATORS = pate_rdp.AGGREGATORS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +141,7 @@ class PateRound:
   def __post_init__(self):
     if self.aggregator not in PATE_AGGREGATORS:
       raise ValueError(f'PATE aggregator {self.aggregator!r} is unknown; choose one of {PATE_AGGREGATORS}')
-    thresholded = self.aggregator in _THRESHOLDED
+    thresholded = self.aggregator in pate_rdp.THRESHOLDED
     needed = {'lnmax': ('laplace_scale',), 'gnmax': ('sigma2',)}.get(
         self.aggregator, ('sigma1', 'sigma2', 'threshold'))
     for name in ('sigma1', 'sigma2', 'threshold', 'laplace_scale'):
@@ -169,21 +168,11 @@ class PateRound:
     del unit
     return True
 
-  def answer_event(self) -> dp_accounting.DpEvent:
-    """One answer's data-independent event (GNMax or LNMax)."""
-    if self.aggregator == 'lnmax':
-      return pate_rdp.lnmax_answer_event(self.laplace_scale)
-    return pate_rdp.gnmax_answer_event(self.sigma2)
-
   def dp_event(self, unit: Unit) -> dp_accounting.DpEvent:
-    """What the round costs every unit: the threshold tests, then the answers."""
+    """What the round costs every unit: the threshold tests, then the answers (`pate_rdp.round_event`)."""
     del unit
-    parts = []
-    if self.tested:
-      parts.append(dp_accounting.SelfComposedDpEvent(pate_rdp.threshold_event(self.sigma1), self.tested))
-    if self.answered:
-      parts.append(dp_accounting.SelfComposedDpEvent(self.answer_event(), self.answered))
-    return dp_accounting.ComposedDpEvent(parts) if parts else dp_accounting.NoOpDpEvent()
+    return pate_rdp.round_event(self.aggregator, self.answered, self.tested, sigma1=self.sigma1,
+                                sigma2=self.sigma2, laplace_scale=self.laplace_scale)
 
   def to_dict(self) -> dict:
     return dataclasses.asdict(self)
