@@ -32,9 +32,10 @@ def make_trainer(config, dataset) -> Trainer:
                  mesh=sharding.data_mesh() if jax.device_count() > 1 else None)
 
 
-def checked_plan(config, pool_size: int) -> Plan:
-  """The plan, refused when a cohort would end above ε in a mode that promises not to."""
-  plan = planner.make_plan(config, pool_size=pool_size)
+def checked_plan(config, pool_size: int, prior=()) -> Plan:
+  """The plan, refused when a cohort would end above ε in a mode that promises not to (`prior`: what every
+  pool example spent in earlier campaigns, `planner.make_plan`)."""
+  plan = planner.make_plan(config, pool_size=pool_size, prior=prior)
   if plan.privacy_enabled and plan.mode not in ORIGINAL_MODES and plan.exceeds_target():
     worst = max(*plan.epsilon_per_cohort, plan.epsilon_unlabeled)
     raise ConfigError(

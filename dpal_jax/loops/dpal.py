@@ -16,12 +16,12 @@ from dpal_jax import distributed
 from dpal_jax import evaluation
 from dpal_jax import models
 from dpal_jax.al import strategies
-from dpal_jax.data.pool import Pool
+from dpal_jax.errors import BudgetExceededError
 from dpal_jax.errors import CheckpointError
+from dpal_jax.loops import campaign as campaign_lib
 from dpal_jax.loops import common
 from dpal_jax.loops import protocol
 from dpal_jax.loops.state import RunState
-from dpal_jax.privacy.ledger import Ledger
 
 
 class Loop(protocol.Loop):
@@ -30,20 +30,36 @@ class Loop(protocol.Loop):
   def __init__(self, config):
     self.config = config
     self.dataset = common.load_dataset(config)
-    self.plan = common.checked_plan(config, pool_size=len(self.dataset.x_train))
+    self.campaign = campaign_lib.from_config(config, len(self.dataset.x_train))  # privacy.ledger_path
+    self.plan = self._plan_for(*campaign_lib.pool_view(self.campaign))
     self.num_stages = 2 * len(self.plan.phases) - 1
     self.trainer = common.make_trainer(config, self.dataset)
     self.strategy = strategies.get(config.al.strategy)
     strategies.check_selection(self.strategy, private=self.plan.private_queries)
 
+  def _plan_for(self, candidates, prior):
+    pool_size = len(self.dataset.x_train) if candidates is None else len(candidates)
+    return common.checked_plan(self.config, pool_size=pool_size, prior=prior)
+
   # Protocol.
+
+  def reserve(self, workdir: str) -> None:
+    if self.campaign is not None:
+      self.plan = self.campaign.reserve(workdir, self.plan, self._plan_for)
+
+  def committed(self, state: RunState) -> None:
+    campaign_lib.record(self.campaign, 'spend', state)
+
+  def finished(self, state: RunState) -> None:
+    campaign_lib.record(self.campaign, 'close', state)
 
   def start(self, randomness) -> RunState:
     init_key = randomness.next_key()
     train = self.trainer.init(init_key, self.dataset.x_train[:1], params=models.pretrained_params(
         self.config.model, self.dataset.num_classes, init_key))
-    pool = Pool.initial(len(self.dataset.x_train), self.config.al.initial_size, randomness.rng)
-    return RunState(stage=0, train=train, pool=pool, ledger=Ledger.from_plan(self.plan),
+    pool = campaign_lib.initial_pool(self.campaign, len(self.dataset.x_train), self.config.al.initial_size,
+                                     randomness.rng)
+    return RunState(stage=0, train=train, pool=pool, ledger=campaign_lib.run_ledger(self.campaign, self.plan),
                     randomness=randomness)
 
   def template(self):
@@ -51,10 +67,11 @@ class Loop(protocol.Loop):
     return self.trainer.init(jax.random.PRNGKey(0), self.dataset.x_train[:1])
 
   def check_restored(self, state: RunState) -> None:
-    phases, queries = (state.stage + 1) // 2, state.stage // 2
+    done = state.stage - (state.stopped is not None)   # a stop is a stage that spent nothing
+    phases, queries = (done + 1) // 2, done // 2
     ledger = state.ledger.to_dict()
-    if (len(ledger['phases']), len(ledger['queries'])) != (phases, queries if self.plan.private_queries
-                                                           else 0):
+    paid = len(ledger['queries']) + len(campaign_lib.fallback_rounds(self.plan, state))
+    if (len(ledger['phases']), paid) != (phases, queries if self.plan.private_queries else 0):
       raise CheckpointError(
           f'checkpoint {state.stage} holds a ledger of {len(ledger["phases"])} phases and '
           f'{len(ledger["queries"])} queries, which does not fit its stage; nothing was changed. Start '
@@ -79,11 +96,19 @@ class Loop(protocol.Loop):
     no decision depends on it."""
     config, dataset, pool = self.config, self.dataset, state.pool
     query = self.plan.queries[phase - 1] if self.plan.private_queries else None
+    strategy, fallback = self.strategy, ''
     if query is not None:
-      state.ledger.check_query(query)
-    unlabeled = pool.unlabeled()
+      try:
+        state.ledger.check_query(query)
+      except BudgetExceededError as error:   # only with a persistent ledger: the plan fits otherwise
+        if self.campaign is None:
+          raise
+        if config.al.fallback != 'random':
+          return campaign_lib.stop(state, f'query {phase}', error)
+        strategy, query, fallback = strategies.get('random'), None, campaign_lib.fallback_note(error)
+    unlabeled = campaign_lib.candidates(self.campaign, pool)
     chosen, sensitive_scores = strategies.select_scored(
-        self.strategy, model=self.trainer.model, committee={strategies.ONLINE: state.train.params},
+        strategy, model=self.trainer.model, committee={strategies.ONLINE: state.train.params},
         x_unlabeled=dataset.x_train[unlabeled], x_labeled=dataset.x_train[pool.labeled],
         k=config.al.query_sizes[phase - 1], task=dataset.task,
         mechanism=None if query is None else query.mechanism, rng=state.randomness.rng,
@@ -93,7 +118,7 @@ class Loop(protocol.Loop):
       state.ledger.record_query(query)
     picked = unlabeled[distributed.from_coordinator(np.asarray(chosen))]  # one selection on every host
     digest = hashlib.sha256(np.asarray(picked, np.int64).tobytes()).hexdigest()[:12]
-    log = (f'Query {phase}: labeled {len(picked)} examples ({self.strategy.name}), selection {digest}.')
+    log = (f'Query {phase}: labeled {len(picked)} examples ({strategy.name}), selection {digest}.{fallback}')
     # The generator's mark (data.noise_settings) is public for generated examples; under 'class' it also
     # tells which pool images had label 1, a private value without noise, so it is not released there.
     if dataset.noisy is not None and config.dataset.get('noise', 'clean') != 'class':
@@ -111,7 +136,12 @@ class Loop(protocol.Loop):
     test set. The training loss, the realised Poisson batch sizes, compile counts and the phase's time
     depend on private data without noise, so they never reach the log or the workdir."""
     config, dataset, pool, spec = self.config, self.dataset, state.pool, self.plan.phases[phase]
-    state.ledger.check_phase(phase, spec.sample_rates, spec.noise_multiplier, spec.steps)
+    try:
+      state.ledger.check_phase(phase, spec.sample_rates, spec.noise_multiplier, spec.steps)
+    except BudgetExceededError as error:
+      if self.campaign is None:
+        raise
+      return campaign_lib.stop(state, f'phase {phase}', error)
     train, _ = self.trainer.train_phase(
         state.train, dataset.x_train[pool.labeled], dataset.y_train[pool.labeled],
         sample_rates=pool.sample_rates(spec.sample_rates), steps=spec.steps,
@@ -150,4 +180,4 @@ class Loop(protocol.Loop):
         'private_training': bool(self.config.privacy.enabled),
         'private_selection': private_selection,
         'wall_seconds': state.wall,
-    }
+    } | campaign_lib.summary(self.campaign, self.plan, state, self.config)
