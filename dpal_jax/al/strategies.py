@@ -4,8 +4,9 @@ A strategy reads named parameter sets of a committee (`{'online': params}` today
 trained; later 'ema', peers, teachers) and declares which it needs (`Strategy.members`). It either scores
 every unlabeled candidate (jitted over the pool in padded batches) and hands the scores to a top-k: the
 exact one when `mechanism` is None, else the private release of `privacy.mechanisms` whose event the
-ledger charges — or it selects a batch by itself (random, BADGE, core-set). Adding a strategy is one
-entry in STRATEGIES.
+ledger charges — or it selects a batch by itself (random, BADGE, core-set, LHD). Adding a strategy is
+one entry in STRATEGIES. LHD (`al.lhd`) reads the committee's snapshot pair (online, EMA) that the loop
+keeps when a strategy needs it (`needs_ema`).
 
 Selection fidelity of picks S (|S| = k) from N candidates with scores s: |S ∩ top_2k(s)| / k, against
 2k/N for a uniform draw. It reads the unnoised s, so it is a sensitive diagnostic (`selection_fidelity`).
@@ -22,6 +23,7 @@ import numpy as np
 
 from dpal_jax import validate
 from dpal_jax.al import diversity
+from dpal_jax.al import lhd
 from dpal_jax.al import peer_study
 from dpal_jax.al import uncertainty
 from dpal_jax.errors import ConfigError
@@ -31,6 +33,8 @@ from dpal_jax.privacy.mechanisms import top_k
 
 TASKS = ('multiclass', 'multilabel')
 ONLINE = 'online'   # the committee member being trained
+EMA = 'ema'         # its exponential moving average (dpsgd.train_state.EMATrainState)
+SNAPSHOT_ONLINE, SNAPSHOT_EMA = 'snapshot_online', 'snapshot_ema'   # both at LHD's snapshot epoch
 PEERS = 'peers'     # stacked peer students (loop 'psl'), scored together
 
 
@@ -46,8 +50,11 @@ class Strategy:
   mc_dropout: the score takes M dropout passes (BALD).
   multilabel: the score is defined for multi-label predictions.
   pick: chooses k indices by itself, with the keyword arguments of `select` and `params` of its member
-    (random, BADGE, core-set).
-  members: the committee's parameter sets it reads (one today: it scores with `members[0]`).
+    (random, BADGE, core-set, LHD).
+  scores: (model, params, x, batch_size) → scores [N] computed by itself from its members (lhd_score),
+    instead of `score` on one member's probabilities.
+  members: the committee's parameter sets it reads; `params` is the set of `members[0]`, or the tuple of
+    all of them when it reads several (LHD: the snapshot pair).
   """
   name: str
   clamp: float | None
@@ -56,6 +63,7 @@ class Strategy:
   mc_dropout: bool = False
   multilabel: bool = True
   pick: Callable | None = None
+  scores: Callable | None = None
   members: tuple = (ONLINE,)
 
 
@@ -72,6 +80,13 @@ STRATEGIES = {s.name: s for s in (
     Strategy('bald', clamp=1.0, private=True, score=uncertainty.bald, mc_dropout=True),
     Strategy('badge', clamp=None, private=False, pick=diversity.badge),
     Strategy('coreset', clamp=None, private=False, pick=diversity.coreset),
+    # The LHD paper's name for furthest-first from the labeled set, which is core-set's k-center greedy.
+    Strategy('diversity', clamp=None, private=False, pick=diversity.coreset),
+    Strategy('lhd', clamp=None, private=False, pick=lhd.select, multilabel=False,
+             members=(SNAPSHOT_ONLINE, SNAPSHOT_EMA)),
+    # clamp: al.lhd_score_bound, set by `from_config`.
+    Strategy('lhd_score', clamp=1.0, private=True, scores=lhd.scores, multilabel=False,
+             members=(SNAPSHOT_ONLINE, SNAPSHOT_EMA)),
     Strategy('peer_study', clamp=None, private=False, score=peer_study.summed_kl, multilabel=False,
              members=(PEERS,)),
     Strategy('peer_study_js', clamp=peer_study.JS_RANGE, private=True, score=peer_study.mean_js,
@@ -82,6 +97,19 @@ STRATEGIES = {s.name: s for s in (
 def get(name: str) -> Strategy:
   """The strategy registered as `name` (config field `al.strategy`)."""
   return STRATEGIES[validate.choice('al.strategy', name, STRATEGIES)]
+
+
+def from_config(al_config) -> Strategy:
+  """The strategy `al.strategy` with its options from the config (lhd_score: clamp = al.lhd_score_bound)."""
+  strategy = get(al_config.strategy)
+  if strategy.name == 'lhd_score':
+    strategy = dataclasses.replace(strategy, clamp=float(al_config.get('lhd_score_bound', strategy.clamp)))
+  return strategy
+
+
+def needs_ema(strategy: Strategy) -> bool:
+  """Whether the strategy reads the EMA or the snapshot pair, which the loop then keeps."""
+  return bool({EMA, SNAPSHOT_ONLINE, SNAPSHOT_EMA} & set(strategy.members))
 
 
 def select(strategy: Strategy, **kwargs) -> np.ndarray:
@@ -134,13 +162,17 @@ def select_scored(strategy: Strategy, *, model, committee: Mapping, x_unlabeled:
   if missing:
     raise ValueError(f'al.strategy {strategy.name!r} reads the parameter sets {missing}; the committee '
                      f'holds {sorted(committee)}')
-  params = committee[strategy.members[0]] if strategy.members else None
+  params = (None if not strategy.members else committee[strategy.members[0]]
+            if len(strategy.members) == 1 else tuple(committee[m] for m in strategy.members))
   if strategy.pick is not None:
     return np.asarray(strategy.pick(model=model, params=params, x_unlabeled=x_unlabeled,
                                       x_labeled=x_labeled, k=k, task=task, rng=rng, key=key,
                                       batch_size=batch_size), np.int64), None
-  scores = pool_scores(strategy, model=model, params=params, x=x_unlabeled, task=task, key=key,
-                       batch_size=batch_size, mc_samples=mc_samples, mc_dropout=mc_dropout)
+  if strategy.scores is not None:
+    scores = strategy.scores(model=model, params=params, x=x_unlabeled, batch_size=batch_size)
+  else:
+    scores = pool_scores(strategy, model=model, params=params, x=x_unlabeled, task=task, key=key,
+                         batch_size=batch_size, mc_samples=mc_samples, mc_dropout=mc_dropout)
   if mechanism is None:
     return top_k.exact_top_k(scores, k), scores
   return mechanism.top_k(scores, k, clamp=strategy.clamp, rng=rng), scores

@@ -22,14 +22,15 @@ def load_dataset(config):
   return data.load_from_config(config.dataset)
 
 
-def make_trainer(config, dataset) -> Trainer:
-  """The DP-SGD trainer of `config.model` and `config.train` for `dataset`."""
+def make_trainer(config, dataset, ema_decay: float | None = None) -> Trainer:
+  """The DP-SGD trainer of `config.model` and `config.train` for `dataset` (with an EMA of the
+  parameters when `ema_decay` is given: `Trainer`)."""
   model = models.get(config.model.name, num_classes=dataset.num_classes, dropout=config.model.dropout)
   return Trainer(model, optim.get(config.train.optimizer, config.train.learning_rate),
                  task=dataset.task, clip_norm=config.train.clip_norm,
                  physical_batch_size=config.train.physical_batch_size,
                  grad_method=config.train.grad_method,
-                 mesh=sharding.data_mesh() if jax.device_count() > 1 else None)
+                 mesh=sharding.data_mesh() if jax.device_count() > 1 else None, ema_decay=ema_decay)
 
 
 def checked_plan(config, pool_size: int, prior=()) -> Plan:

@@ -20,6 +20,7 @@ from dpal_jax.errors import BudgetExceededError
 from dpal_jax.errors import CheckpointError
 from dpal_jax.loops import campaign as campaign_lib
 from dpal_jax.loops import common
+from dpal_jax.loops import ema_phase
 from dpal_jax.loops import protocol
 from dpal_jax.loops.state import RunState
 
@@ -33,9 +34,13 @@ class Loop(protocol.Loop):
     self.campaign = campaign_lib.from_config(config, len(self.dataset.x_train))  # privacy.ledger_path
     self.plan = self._plan_for(*campaign_lib.pool_view(self.campaign))
     self.num_stages = 2 * len(self.plan.phases) - 1
-    self.trainer = common.make_trainer(config, self.dataset)
-    self.strategy = strategies.get(config.al.strategy)
+    self.strategy = strategies.from_config(config.al)
     strategies.check_selection(self.strategy, private=self.plan.private_queries)
+    self.ema = strategies.needs_ema(self.strategy)   # LHD: train with an EMA and its snapshot
+    for phase in range(len(self.plan.phases) if self.ema else 0):
+      ema_phase.snapshot_epoch(config, phase)
+    self.trainer = common.make_trainer(config, self.dataset,
+                                       ema_decay=ema_phase.EMA_DECAY if self.ema else None)
 
   def _plan_for(self, candidates, prior):
     pool_size = len(self.dataset.x_train) if candidates is None else len(candidates)
@@ -108,7 +113,7 @@ class Loop(protocol.Loop):
         strategy, query, fallback = strategies.get('random'), None, campaign_lib.fallback_note(error)
     unlabeled = campaign_lib.candidates(self.campaign, pool)
     chosen, sensitive_scores = strategies.select_scored(
-        strategy, model=self.trainer.model, committee={strategies.ONLINE: state.train.params},
+        strategy, model=self.trainer.model, committee=ema_phase.committee(state.train),
         x_unlabeled=dataset.x_train[unlabeled], x_labeled=dataset.x_train[pool.labeled],
         k=config.al.query_sizes[phase - 1], task=dataset.task,
         mechanism=None if query is None else query.mechanism, rng=state.randomness.rng,
@@ -142,12 +147,20 @@ class Loop(protocol.Loop):
       if self.campaign is None:
         raise
       return campaign_lib.stop(state, f'phase {phase}', error)
-    train, _ = self.trainer.train_phase(
-        state.train, dataset.x_train[pool.labeled], dataset.y_train[pool.labeled],
-        sample_rates=pool.sample_rates(spec.sample_rates), steps=spec.steps,
-        noise_multiplier=spec.noise_multiplier, expected_batch_size=self.plan.expected_batch(phase),
-        rng=state.randomness.rng, key=state.randomness.next_key(), private=config.privacy.enabled,
-        phase=phase)
+    train = state.train
+    if config.train.get('fresh_init', False) and phase > 0:
+      train = ema_phase.fresh_state(self.trainer, train, state.randomness.next_key(), dataset.x_train[:1])
+    x, y = dataset.x_train[pool.labeled], dataset.y_train[pool.labeled]
+    kwargs = dict(sample_rates=pool.sample_rates(spec.sample_rates), steps=spec.steps,
+                  noise_multiplier=spec.noise_multiplier, expected_batch_size=self.plan.expected_batch(phase),
+                  rng=state.randomness.rng, key=state.randomness.next_key(), private=config.privacy.enabled,
+                  phase=phase)
+    if self.ema:
+      train = ema_phase.train_phase(self.trainer, train, x, y, epochs=ema_phase.phase_epochs(config, phase),
+                                    fixed_epoch=ema_phase.snapshot_epoch(config, phase),
+                                    eval_batch_size=config.train.eval_batch_size, **kwargs)
+    else:
+      train, _ = self.trainer.train_phase(train, x, y, **kwargs)
     state.ledger.record_phase(phase, spec.sample_rates, spec.noise_multiplier, spec.steps)
     metric_name, value = evaluation.evaluate(self.trainer.model, train.params, dataset,
                                              batch_size=config.train.eval_batch_size)

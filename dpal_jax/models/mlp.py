@@ -29,3 +29,8 @@ class MLP(nn.Module):
 
   def __call__(self, x: jnp.ndarray, train: bool = False) -> jnp.ndarray:
     return self.head(self.embed(x, train))
+
+
+def mlp_128x2(num_classes: int, dropout: float = 0.0) -> MLP:
+  """Two hidden layers of 128: the LHD paper's Four Moons network (configs/lhd_moons.py)."""
+  return MLP(num_classes=num_classes, dropout=dropout, hidden=(128, 128))

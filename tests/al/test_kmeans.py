@@ -70,7 +70,8 @@ def test_tensor_factors_give_the_distances_of_the_outer_product():
   factored = np.asarray(kmeans.seeding((residuals, features), key, k=8))
   assert factored[0] == np.argmax(np.linalg.norm(g, axis=1))
   assert factored.tolist() == _reference(g, key, 8)
-  np.testing.assert_allclose(kmeans.sq_dist_to((residuals, features), kmeans.sq_norms((residuals, features)), 5),
+  factors = (residuals, features)
+  np.testing.assert_allclose(kmeans.sq_dist_to(factors, kmeans.sq_norms(factors), 5),
                              np.sum((g - g[5])**2, -1), rtol=1e-4, atol=1e-4)
 
 

@@ -30,17 +30,20 @@ def test_registry():
   assert not strategies.get('badge').private and not strategies.get('coreset').private
   for name, strategy in strategies.STRATEGIES.items():
     assert strategy.name == name
-    assert (strategy.score is None) != (strategy.pick is None)
-    assert strategy.clamp is None or strategy.score is not None
-    peers = name.startswith('peer_study')
-    expected = () if name == 'random' else (strategies.PEERS,) if peers else ('online',)
+    assert sum(f is not None for f in (strategy.score, strategy.pick, strategy.scores)) == 1
+    assert strategy.clamp is None or strategy.pick is None
+    peers, lhd = name.startswith('peer_study'), name.startswith('lhd')
+    expected = (() if name == 'random' else (strategies.PEERS,) if peers
+                else (strategies.SNAPSHOT_ONLINE, strategies.SNAPSHOT_EMA) if lhd else ('online',))
     assert strategy.members == expected
   with pytest.raises(ConfigError, match="al.strategy 'nope' is unknown.*entropy"):
     strategies.get('nope')
 
 
-# The peer-study strategies read stacked peers, not {'online': params}: tests/psl/test_feedback.py.
-@pytest.mark.parametrize('name', sorted(n for n in strategies.STRATEGIES if not n.startswith('peer_study')))
+# The peer-study strategies read stacked peers, not {'online': params}: tests/psl/test_feedback.py; LHD's
+# read the snapshot pair: tests/al/test_lhd.py.
+@pytest.mark.parametrize('name', sorted(n for n in strategies.STRATEGIES
+                                        if not n.startswith(('peer_study', 'lhd'))))
 @pytest.mark.parametrize('query', [None, LAPLACE, GAUSSIAN], ids=['exact', 'laplace', 'gaussian'])
 def test_query_returns_k_distinct_indices(name, query, tiny, pool):
   model, params = tiny
