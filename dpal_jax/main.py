@@ -43,8 +43,10 @@ def main(argv):
   py_logging.getLogger('absl').addFilter(_quiet_library_logs)
   workdir = _WORKDIR.value or default_workdir(flags.FLAGS['config'].config_filename)
   summary = loops.run(_CONFIG.value, workdir)
+  # Loops without cohorts (PATE: partitions) give their guaranteed ε alone.
+  epsilons = summary.get('epsilon_per_cohort', [summary.get('epsilon_guaranteed', float('nan'))])
   print(f"final test {summary['metric']}: {summary['final_test_metric']:.4f}; "
-        f"ε per cohort: {', '.join(f'{e:.3f}' for e in summary['epsilon_per_cohort'])} "
+        f"ε per cohort: {', '.join(f'{e:.3f}' for e in epsilons)} "
         f"(target {summary['target_epsilon']}, δ={summary['delta']}); results in {workdir}")
 
 

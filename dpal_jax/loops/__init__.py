@@ -20,6 +20,7 @@ LOOPS = {
     'dpal': 'dpal_jax.loops.dpal:Loop',
     'random_baseline': 'dpal_jax.loops.random_baseline:Loop',
     'audit': 'dpal_jax.audit.loop:Loop',
+    'pate': 'dpal_jax.pate.loop:Loop',
     'psl': 'dpal_jax.psl.loop:Loop',
 }
 AUDIT_WORKDIR = 'audit'   # under the run's workdir, when config.audit.enabled
