@@ -53,7 +53,8 @@ def data_parallel(grad_sum, mesh: Mesh | None):
 
 
 def put_rows(arrays: tuple, indices: np.ndarray, mesh: Mesh | None) -> tuple:
-  """The rows `indices` of each pool array, and the mask of real rows, as device arrays.
+  """The rows `indices` (1-D, or [persons, R] for person-level batches) of each pool array, and the mask
+  of real rows, as device arrays.
 
   `SENTINEL` (padding) rows read row 0 and are masked out. Under a mesh the arrays are split along the
   batch axis and each process reads only the rows of its addressable shards.
@@ -66,7 +67,7 @@ def put_rows(arrays: tuple, indices: np.ndarray, mesh: Mesh | None) -> tuple:
 
   def gather(a):
     return lambda index: a[rows[index[0]]]
-  return tuple(jax.make_array_from_callback((len(rows),) + a.shape[1:], sharding, gather(a))
+  return tuple(jax.make_array_from_callback(rows.shape + a.shape[1:], sharding, gather(a))
                for a in arrays) + (jax.make_array_from_callback(mask.shape, sharding,
                                                                 lambda index: mask[index]),)
 

@@ -20,7 +20,7 @@ import optax
 from tqdm import tqdm
 
 from dpal_jax import validate
-from dpal_jax.dpsgd import clipped_grad, conv_norms, ghost_norm, losses, noise, sampler, sharding
+from dpal_jax.dpsgd import clipped_grad, conv_norms, ghost_norm, losses, noise, persons, sampler, sharding
 from dpal_jax.dpsgd.train_state import EMATrainState, TrainState, ema_update
 from dpal_jax.errors import ConfigError
 
@@ -108,8 +108,22 @@ class Trainer:
     (_, per_example), grads = jax.value_and_grad(total, has_aux=True)(params)
     return grads, per_example
 
-  def _accumulate_fn(self, private: bool) -> Callable:
-    grad_sum = sharding.data_parallel(self._private_sum if private else self._plain_sum, self.mesh)
+  def _person_sum(self, params, x, y, mask, keys):
+    """Person-level chunks (x [persons, R, ...], `persons.py`): Σ over persons of the clipped gradient of
+    each person's summed loss."""
+    return persons.clipped_grad_sum(self.apply_train, self.loss_fn, params, x, y, mask, keys,
+                                    self.clip_norm)
+
+  def _plain_person_sum(self, params, x, y, mask, keys):
+    """Person-level chunks without privacy: the plain sum over their records."""
+    flat = lambda a: a.reshape((-1, *a.shape[2:]))
+    grads, per_record = self._plain_sum(params, flat(x), flat(y), flat(mask), keys)
+    return grads, per_record.reshape(mask.shape)
+
+  def _accumulate_fn(self, private: bool, by_person: bool = False) -> Callable:
+    fn = ((self._person_sum if private else self._plain_person_sum) if by_person
+          else self._private_sum if private else self._plain_sum)
+    grad_sum = sharding.data_parallel(fn, self.mesh)
 
     def accumulate(acc, params, x, y, mask, step_key, chunk_index):
       keys = jax.random.split(jax.random.fold_in(step_key, chunk_index + 1), x.shape[0])
@@ -191,12 +205,14 @@ class Trainer:
     if self._accumulator is None:
       self._accumulator = self._zero_accumulator(state)
     tag = 'dp' if private else 'plain'
+    by_person = batch.chunks[0].ndim == 2   # [persons, R] row indices: a `persons.PersonSampler` batch
     acc = self._accumulator
     self._accumulator = None
     for chunk_index, indices in enumerate(batch.chunks):
       xb, yb, mask = sharding.put_rows((x, y), indices, self.mesh)
       args = (acc, state.params, xb, yb, mask, key, np.int32(chunk_index))
-      step = self._compiled(f'{tag}_accumulate', self._accumulate_fn(private), (0,),
+      step = self._compiled(f'{tag}_{"person_" if by_person else ""}accumulate',
+                            self._accumulate_fn(private, by_person), (0,),
                             self._shardings('accumulate'), *args)
       acc = step(*args)
     noise_std = noise_multiplier * self.clip_norm if noise_multiplier > 0 else 0.0
@@ -209,10 +225,14 @@ class Trainer:
   def train_phase(self, state: TrainState, x: np.ndarray, y: np.ndarray, *,
                   sample_rates: np.ndarray, steps: int, noise_multiplier: float,
                   expected_batch_size: float, rng: np.random.Generator, key: jax.Array,
-                  private: bool = True, progress: bool = True, phase: int | None = None):
+                  private: bool = True, progress: bool = True, phase: int | None = None,
+                  person_of: np.ndarray | None = None):
     """Runs `steps` logical Poisson batches; returns (state, stats).
 
     Non-private (`private=False`): same sampling, no clipping, no noise, sum / E[B].
+    Person-level (`person_of`: the person of each row, `persons.py`): persons are sampled at their rows'
+    common rate and each person's summed gradient is clipped; `expected_batch_size` then counts persons
+    (Σ_p q_p), and a chunk holds about `physical_batch_size` records.
     Raises FloatingPointError naming the phase and step at the first non-finite loss or parameter.
     """
     if not len(x) == len(y) == len(sample_rates):
@@ -222,10 +242,19 @@ class Trainer:
       raise ConfigError(f'train.batch_size (expected, {expected_batch_size}) must be positive')
     if private and not noise_multiplier >= 0:
       raise ConfigError(f'noise_multiplier ({noise_multiplier}) must be non-negative')
-    multiple = self.pad_multiple or sampler.choose_pad_multiple(
-        expected_batch_size, self.physical_batch_size, self.num_devices)
-    draw = sampler.PoissonSampler(sample_rates, physical_batch_size=self.physical_batch_size,
-                                  pad_multiple=multiple, rng=rng)
+    if person_of is None:
+      multiple = self.pad_multiple or sampler.choose_pad_multiple(
+          expected_batch_size, self.physical_batch_size, self.num_devices)
+      draw = sampler.PoissonSampler(sample_rates, physical_batch_size=self.physical_batch_size,
+                                    pad_multiple=multiple, rng=rng)
+    else:
+      layout = persons.PersonLayout(person_of)
+      physical = layout.physical_persons(self.physical_batch_size, self.num_devices)
+      multiple = sampler.choose_pad_multiple(expected_batch_size, physical, self.num_devices)
+      if self.pad_multiple and physical % self.pad_multiple == 0:
+        multiple = self.pad_multiple
+      draw = persons.PersonSampler(layout, layout.person_rates(sample_rates), physical_batch_size=physical,
+                                   pad_multiple=multiple, rng=rng)
     compiles_before, seconds_before = self.compiles, self.compile_seconds
     where = 'training' if phase is None else f'phase {phase}'
     real = padded = 0
