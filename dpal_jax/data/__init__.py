@@ -25,6 +25,7 @@ DATASETS = {
     'chexpert': 'dpal_jax.data.chexpert:load',
     'snli': 'dpal_jax.data.snli:load',
     'four_moons': 'dpal_jax.data.four_moons:load',
+    'breast_cancer': 'dpal_jax.data.breast_cancer:load',
 }
 
 

@@ -11,6 +11,7 @@ from dpal_jax.errors import ConfigError
 
 MODELS = {
     'mlp': 'dpal_jax.models.mlp:MLP',
+    'logreg': 'dpal_jax.models.linear:LogisticRegression',
     'mlp_128x2': 'dpal_jax.models.mlp:mlp_128x2',
     'cnn': 'dpal_jax.models.cnn:SmallCNN',
     'resnet9_gn': 'dpal_jax.models.resnet9:ResNet9',
