@@ -1,6 +1,7 @@
 """Peer-study feedback scores: the disagreement of P peer models on each candidate, larger = select.
 
-For the predictions p_1 … p_P [N, P, K] of P peers (candidates first, so that scoring streams in batches) (Peer Study Learning, docs/psl.md §3):
+For the predictions p_1 … p_P [N, P, K] of P peers (candidates first, so that scoring streams in
+batches; Peer Study Learning, docs/psl.md §3):
 
   summed KL   d(x) = Σ_{i<j} KL(p_i(x) ‖ p_j(x))                   unbounded: exact selection only
   mean JS     s(x) = (1 / #pairs) Σ_{i<j} JS(p_i(x), p_j(x))        in [0, log 2]: private selection

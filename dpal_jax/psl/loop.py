@@ -49,12 +49,13 @@ from dpal_jax import validate
 from dpal_jax.al import strategies
 from dpal_jax.data.pool import Pool
 from dpal_jax.dpsgd.train_state import TrainState
+from dpal_jax.errors import CheckpointError
 from dpal_jax.errors import ConfigError
 from dpal_jax.loops import common
-from dpal_jax.loops import dpal
 from dpal_jax.loops import protocol
 from dpal_jax.loops.state import RunState
 from dpal_jax.models import inference
+from dpal_jax.privacy.ledger import Ledger
 from dpal_jax.psl import peers as peers_lib
 from dpal_jax.psl import protected
 
@@ -88,16 +89,20 @@ class PslTrain:
     return self.teacher.params
 
 
-class Loop(dpal.Loop):
-  """Peer Study Learning over the DP-AL loop's plan, ledger and stages (see the module docstring)."""
+class Loop(protocol.Loop):
+  """Peer Study Learning with the DP-AL loop's plan, ledger and stages (see the module docstring)."""
 
   CONFIG_FIELDS = CONFIG_FIELDS
 
-  def __init__(self, config):  # pylint: disable=super-init-not-called  (the pool is split first)
+  def __init__(self, config):
     self.config = config
     if 'psl' not in config:
       raise ConfigError("psl: the config has no psl section; start from configs/psl_mnist5k.py")
     psl = config.psl
+    for field in ('ledger_path', 'group_epsilon'):
+      if config.privacy.get(field):
+        raise ConfigError(f'privacy.{field}: the psl loop keeps no persistent or per-group budgets; '
+                          'unset it (or use loop dpal)')
     dataset = common.load_dataset(config)
     if dataset.task != 'multiclass':
       raise ConfigError(f'dataset.name {config.dataset.name!r} is multi-label; the psl loop needs '
@@ -123,31 +128,70 @@ class Loop(dpal.Loop):
   # Protocol.
 
   def start(self, randomness) -> RunState:
-    state = super().start(randomness)
-    return state.replace(train=PslTrain(state.train, self._init_peers(randomness.next_key())))
+    init_key = randomness.next_key()
+    teacher = self.trainer.init(init_key, self.dataset.x_train[:1], params=models.pretrained_params(
+        self.config.model, self.dataset.num_classes, init_key))
+    pool = Pool.initial(len(self.dataset.x_train), self.config.al.initial_size, randomness.rng)
+    return RunState(stage=0, train=PslTrain(teacher, self._init_peers(randomness.next_key())), pool=pool,
+                    ledger=Ledger.from_plan(self.plan), randomness=randomness)
 
   def template(self):
-    return PslTrain(super().template(), self._init_peers(jax.random.PRNGKey(0)))
+    # Shapes only: the pretrained file is not read again and no run randomness is used.
+    return PslTrain(self.trainer.init(jax.random.PRNGKey(0), self.dataset.x_train[:1]),
+                    self._init_peers(jax.random.PRNGKey(0)))
 
   def _init_peers(self, key):
     return peers_lib.init(self.member, jax.random.split(key, self.config.psl.peers),
                           self.dataset.x_train[:1])
 
+  def check_restored(self, state: RunState) -> None:
+    phases, queries = (state.stage + 1) // 2, state.stage // 2
+    ledger = state.ledger.to_dict()
+    charged = queries if self.plan.private_queries else 0
+    if (len(ledger['phases']), len(ledger['queries'])) != (phases, charged) or state.pool is None or \
+        state.pool.num_cohorts != queries + 1 or len(state.history) != phases:
+      raise CheckpointError(f'checkpoint {state.stage} holds a ledger, pool or history that does not fit '
+                            'its stage; nothing was changed. Start a new run with a new --workdir')
+
+  def run_stage(self, state: RunState, stage: int):
+    if stage % 2:
+      return self._train_and_evaluate(state, phase=(stage - 1) // 2)
+    return self._query(state, phase=stage // 2)
+
   # Stages.
 
   def _train_and_evaluate(self, state: RunState, phase: int):
-    """The teacher's phase (`dpal.Loop._train_and_evaluate`: DP-SGD, ledger, test metric), then, when a
-    query follows, the peers' study and the test accuracy of their ensemble."""
-    trained, release = super()._train_and_evaluate(state.replace(train=state.train.teacher), phase)
-    peers, row, log = state.train.peers, dict(release.row), release.log
+    """The teacher's phase `phase` of the plan on the labeled pool (spend checked, then recorded), its
+    test metric, and, when a query follows, the peers' study and their ensemble's test accuracy.
+
+    Of the teacher's phase only DP outputs are released (its parameters and what they give on the test
+    set); the training loss and the realised Poisson batch sizes stay out of every log line and file."""
+    config, dataset, pool, spec = self.config, self.dataset, state.pool, self.plan.phases[phase]
+    state.ledger.check_phase(phase, spec.sample_rates, spec.noise_multiplier, spec.steps)
+    teacher, _ = self.trainer.train_phase(
+        state.train.teacher, dataset.x_train[pool.labeled], dataset.y_train[pool.labeled],
+        sample_rates=pool.sample_rates(spec.sample_rates), steps=spec.steps,
+        noise_multiplier=spec.noise_multiplier, expected_batch_size=self.plan.expected_batch(phase),
+        rng=state.randomness.rng, key=state.randomness.next_key(), private=config.privacy.enabled,
+        phase=phase)
+    state.ledger.record_phase(phase, spec.sample_rates, spec.noise_multiplier, spec.steps)
+    metric_name, value = evaluation.evaluate(self.trainer.model, teacher.params, dataset,
+                                             batch_size=config.train.eval_batch_size)
+    epsilons = state.ledger.epsilon_per_cohort()
+    row = {'phase': phase, 'num_labeled': int(len(pool.labeled)), 'steps': spec.steps,
+           'noise_multiplier': spec.noise_multiplier, metric_name: value, 'test_metric': value,
+           'epsilon_per_cohort': epsilons, 'epsilon_spent_max': max(epsilons)}
+    log = (f'Phase {phase}: {row["num_labeled"]} labeled, {spec.steps} steps, test {metric_name} '
+           f'{value:.4f}, max ε {row["epsilon_spent_max"]:.3f}.')
+    peers = state.train.peers
     if phase < len(self.plan.phases) - 1:
-      peers = self._study(trained.train.params, peers, state.pool, state.randomness.rng)
-      _, value = evaluation.evaluate(peers_lib.StackedPeers(self.member, ensemble=True), peers,
-                                     self.dataset, batch_size=self.config.train.eval_batch_size)
-      row['peer_test_metric'] = value
-      log += f' Peers: test accuracy {value:.4f} (ensemble).'
-    return trained.replace(train=PslTrain(trained.train, peers), history=state.history + (row,)), \
-        protocol.Release(log, row)
+      peers = self._study(teacher.params, peers, pool, state.randomness.rng)
+      _, peer_value = evaluation.evaluate(peers_lib.StackedPeers(self.member, ensemble=True), peers,
+                                          dataset, batch_size=config.train.eval_batch_size)
+      row['peer_test_metric'] = peer_value
+      log += f' Peers: test {metric_name} {peer_value:.4f} (ensemble).'
+    return (state.replace(train=PslTrain(teacher, peers), history=state.history + (row,)),
+            protocol.Release(log, row))
 
   def _study(self, teacher_params, global_peers, pool: Pool, rng: np.random.Generator):
     """Every client's peers study on the client's own data from `global_peers`; their FedAvg."""
@@ -219,19 +263,36 @@ class Loop(dpal.Loop):
     return state.replace(pool=pool.label(picked)), protocol.Release(log)
 
   def summary(self, state: RunState) -> dict:
-    history = state.history
+    history, ledger, plan, psl = state.history, state.ledger, self.plan, self.config.psl
     peer_rows = [row for row in history if 'peer_test_metric' in row]
-    return super().summary(state) | {
+    return {
+        'schema': 'dpal_jax.summary/1',
         'loop': 'psl',
-        'peers': int(self.config.psl.peers),
-        'clients': int(self.config.psl.clients),
-        'protected_fraction': float(self.config.psl.protected_fraction),
-        'num_candidates': int(len(self.split.public_ids)),
-        'num_protected': int(len(self.split.protected_ids)),
+        'dataset': self.config.dataset.name,
+        'metric': evaluation.metric_name(self.dataset.task),
+        'phases': [{'phase': row['phase'], 'num_labeled': row['num_labeled'],
+                    'test_metric': row['test_metric'], 'epsilon_spent_max': row['epsilon_spent_max'],
+                    **({'peer_test_metric': row['peer_test_metric']} if 'peer_test_metric' in row else {})}
+                   for row in history],
+        'final_test_metric': history[-1]['test_metric'],
         'final_peer_test_metric': peer_rows[-1]['peer_test_metric'] if peer_rows else None,
+        'epsilon_per_cohort': ledger.epsilon_per_cohort(),
+        'epsilon_unlabeled': ledger.epsilon_unlabeled() if plan.private_queries else math.inf,
         'epsilon_protected': math.inf,
         'protected_guarantee': 'none (data isolation only: never labeled or uploaded, but the peers '
                                'learn from them without noise)',
+        'target_epsilon': plan.target_epsilon,
+        'delta': plan.delta,
+        'mode': plan.mode,
+        'strategy': self.strategy.name,
+        'private_training': bool(self.config.privacy.enabled),
+        'private_selection': bool(plan.private_queries),
+        'peers': int(psl.peers),
+        'clients': int(psl.clients),
+        'protected_fraction': float(psl.protected_fraction),
+        'num_candidates': int(len(self.split.public_ids)),
+        'num_protected': int(len(self.split.protected_ids)),
+        'wall_seconds': state.wall,
     }
 
 
