@@ -141,16 +141,24 @@ def _check_groups(config, groups, problem: modes.Problem):
                         f'{min(groups.targets)} ({groups_lib.FIELD}); lower privacy.epsilon_al')
 
 
-def _affordable(p, queries, prior) -> tuple:
-  """The leading query rounds the never-labeled can pay on top of `prior` (all of them without a prior):
-  round k is affordable while ε(prior ∘ q_1 … q_k) < privacy.epsilon. The rounds after are refused at run
-  time (the run stops there, or falls back to random selection with al.fallback) and cost nothing."""
+def affordable_queries(config, queries, prior) -> tuple:
+  """The leading query rounds the never-labeled can pay on top of `prior` (all of them without a prior).
+
+  Round k is affordable while ε(prior ∘ q_1 … q_k) < privacy.epsilon, the total budget; with
+  al.fallback = 'random' while it is ≤ privacy.epsilon_al, the query budget (a pool example's selection
+  spend over all campaigns), so that training keeps the rest. The rounds after are not paid: the run
+  stops there, or (al.fallback) selects them uniformly at random, which costs the candidates nothing.
+  Decided from public values only (the prior and the mechanisms), before anything is spent.
+  """
   if not prior:
     return tuple(queries)
+  p = config.privacy
+  fallback = config.al.get('fallback', 'none') == 'random'
   out = []
   for query in queries:
-    spent = [*prior, *(q.mechanism.dp_event() for q in out), query.mechanism.dp_event()]
-    if accounting.epsilon(spent, p.delta, p.accountant) >= p.epsilon:
+    spent = accounting.epsilon([*prior, *(q.mechanism.dp_event() for q in out), query.mechanism.dp_event()],
+                               p.delta, p.accountant)
+    if (spent > p.epsilon_al * (1 + 1e-9)) if fallback else (spent >= p.epsilon):
       break
     out.append(query)
   return tuple(out)
@@ -162,7 +170,7 @@ def make_plan(config, pool_size: int | None = None, groups: groups_lib.Groups | 
 
   `prior`: dp events every pool example already spent in earlier campaigns (`privacy.ledger_path`); it
   starts every cohort's history, and only the query rounds the never-labeled can still pay are planned
-  as spent (`_affordable`).
+  as spent (`affordable_queries`).
 
   `groups`: the pool's groups with their targets (`groups.from_labels`), needed when
   privacy.group_epsilon is set and used only then.
@@ -183,7 +191,7 @@ def make_plan(config, pool_size: int | None = None, groups: groups_lib.Groups | 
         f'privacy.ledger_path {p.get("ledger_path")}: the pool examples left have already spent '
         f'ε = {accounting.epsilon(prior, p.delta, p.accountant):.4f} of privacy.epsilon ({p.epsilon}); '
         'nothing is left for a new campaign (python -m dpal_jax.ledger show PATH)')
-  affordable = _affordable(p, queries, prior)
+  affordable = affordable_queries(config, queries, prior)
   problem = modes.Problem(cohort_sizes, config.train.batch_size, epochs, p.epsilon, p.delta,
                           epsilon_al, tuple(q.mechanism.dp_event() for q in affordable), p.accountant,
                           prior=prior)
