@@ -27,6 +27,7 @@ from dpal_jax.errors import ConfigError
 from dpal_jax.loops import protocol
 from dpal_jax.privacy import events as events_lib
 from dpal_jax.privacy import ledger_store
+from dpal_jax.privacy import planner
 from dpal_jax.privacy.ledger import Ledger
 
 
@@ -39,6 +40,13 @@ def unit_events(ledger: Ledger, unit: events_lib.Unit) -> list:
       if spent.to_named_tuple().class_name != 'NoOpDpEvent':
         out.append(spent)
   return out
+
+
+def unit_name(ledger: Ledger, unit: events_lib.Unit) -> str:
+  """'cohort c' (labeled before phase c) or 'never labeled', with the unit's groups when it has any."""
+  name = 'never labeled' if unit.labeled_at is None else f'cohort {unit.labeled_at}'
+  groups = getattr(ledger, 'groups', ())
+  return name + (f' of groups {", ".join(groups[unit.index])}' if groups else '')
 
 
 def planned_worst_case(plan) -> list[list[dict]]:
@@ -119,15 +127,30 @@ class Campaign:
                         planned=planned_worst_case(plan))
       return plan
 
-  def record(self, kind: str, pool, ledger: Ledger, stage: int, stopped: dict | None = None) -> None:
-    """A 'spend' (committed stage) or 'close' (run ended) record of the run's units."""
-    units = []
-    epsilons = ledger.epsilon_per_unit()
+  def record(self, kind: str, pool, ledger: Ledger, stage: int, stopped: dict | None = None,
+             signature_of: np.ndarray | None = None) -> None:
+    """A 'spend' (committed stage) or 'close' (run ended) record of the run's units.
+
+    With per-group units (`ledger.groups`: slots c·G + s, then the never-labeled of each signature s)
+    `signature_of` (the signature of every pool example) gives each unit its members.
+    """
+    if ledger.groups and signature_of is None:
+      raise ValueError('a ledger with groups needs the signature of every pool example to name its units')
+    num_sigs = max(1, len({g for g in ledger.groups})) if ledger.groups else 1
+    labeled_cohorts = sum(1 for u in ledger.units if u.labeled_at is not None) // num_sigs
+    rest = np.setdiff1d(self.candidates, pool.labeled)
+    units, epsilons = [], ledger.epsilon_per_unit()
     for unit in ledger.units:
       if unit.labeled_at is not None and unit.labeled_at >= pool.num_cohorts:
         continue   # not labeled yet: its members are still among the rest
-      members = None if unit.labeled_at is None else pool.labeled[pool.cohorts == unit.labeled_at]
-      units.append({'unit': unit.index, 'members': None if members is None else members.tolist(),
+      members = rest if unit.labeled_at is None else pool.labeled[pool.cohorts == unit.labeled_at]
+      if ledger.groups:
+        sig = unit.index % num_sigs if unit.labeled_at is not None else unit.index - labeled_cohorts * num_sigs
+        members = members[signature_of[members] == sig]
+      elif unit.labeled_at is None:
+        members = None   # the candidates no unit labeled
+      units.append({'unit': unit.index, 'name': unit_name(ledger, unit),
+                    'members': None if members is None else members.tolist(),
                     'events': ledger_store.events_to_json(unit_events(ledger, unit)),
                     'epsilon': epsilons[unit.index]})
     with self.store.locked():
@@ -198,10 +221,19 @@ def stop(state, at: str, error: Exception):
   return state.replace(stopped=stopped), protocol.Release(log)
 
 
-def fallback_note(error: Exception) -> str:
-  """The query log line's note when selection falls back to random."""
-  return (f' The query budget is spent ({_reason(error)[1]}): selected uniformly at random instead '
-          '(al.fallback = \'random\', independent of the data, so it costs the candidates nothing).')
+def fallback_note(campaign: Campaign | None, config, plan, phase: int) -> str:
+  """'' when query `phase` is paid as planned; else (al.fallback = 'random' and the query budget cannot
+  pay it: `planner.affordable_queries`) the note of its log line. Public values only."""
+  if campaign is None or config.al.fallback != 'random' or not plan.private_queries:
+    return ''
+  paid = planner.affordable_queries(config, plan.queries, campaign.prior)
+  if phase <= len(paid):
+    return ''
+  spent = ledger_store.epsilon([*campaign.prior, *(q.mechanism.dp_event() for q in paid),
+                                plan.queries[phase - 1].mechanism.dp_event()], plan.delta, plan.accountant)
+  return (f' The query budget is spent (this query would take the never-labeled to ε = {spent:.4f} > '
+          f'privacy.epsilon_al {config.privacy.epsilon_al}): selected uniformly at random instead '
+          '(al.fallback = \'random\': independent of the data, it costs the candidates nothing).')
 
 
 def fallback_rounds(plan, state) -> list[int]:

@@ -101,16 +101,16 @@ class Loop(protocol.Loop):
     no decision depends on it."""
     config, dataset, pool = self.config, self.dataset, state.pool
     query = self.plan.queries[phase - 1] if self.plan.private_queries else None
-    strategy, fallback = self.strategy, ''
+    strategy, fallback = self.strategy, campaign_lib.fallback_note(self.campaign, config, self.plan, phase)
+    if query is not None and fallback:   # the query budget is spent: uniform selection, free
+      strategy, query = strategies.get('random'), None
     if query is not None:
       try:
         state.ledger.check_query(query)
       except BudgetExceededError as error:   # only with a persistent ledger: the plan fits otherwise
         if self.campaign is None:
           raise
-        if config.al.fallback != 'random':
-          return campaign_lib.stop(state, f'query {phase}', error)
-        strategy, query, fallback = strategies.get('random'), None, campaign_lib.fallback_note(error)
+        return campaign_lib.stop(state, f'query {phase}', error)
     unlabeled = campaign_lib.candidates(self.campaign, pool)
     chosen, sensitive_scores = strategies.select_scored(
         strategy, model=self.trainer.model, committee=ema_phase.committee(state.train),
