@@ -56,6 +56,10 @@ RECORDS = 'records'
 LOCK = '.lock'
 _NAME = re.compile(r'^(\d{8})\.json$')
 KINDS = ('reserve', 'spend', 'close')
+_FIELDS = {'reserve': ('campaign', 'workdir', 'pool', 'pool_size', 'accountant', 'delta', 'target_epsilon',
+                       'candidates', 'prior', 'planned'),
+           'spend': ('campaign', 'stage', 'units'), 'close': ('campaign', 'stage', 'units', 'stopped')}
+_UNIT_FIELDS = ('unit', 'name', 'members', 'events', 'epsilon')
 
 
 def events_to_json(events: Sequence) -> list[dict]:
@@ -100,6 +104,11 @@ class Store:
           raise ValueError(f'not a {SCHEMA} record')
         if record['seq'] != expected or int(_NAME.match(name).group(1)) != expected:
           raise ValueError(f'record number {record["seq"]} where {expected} was expected')
+        missing = [f for f in _FIELDS[record['kind']] if f not in record]
+        units = record.get('units', [])
+        missing += [f'units[].{f}' for f in _UNIT_FIELDS if any(f not in u for u in units)]
+        if missing:
+          raise ValueError(f'a {record["kind"]} record without {", ".join(missing)}')
       except (OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(
             f'privacy.ledger_path {self.path}: {path} is damaged ({type(e).__name__}: {str(e)[:200]}); '
@@ -184,47 +193,46 @@ def _key(events: Sequence[dict]) -> str:
   return json.dumps(list(events), sort_keys=True)
 
 
-def histories(records: Sequence[dict], pool_size: int) -> tuple[np.ndarray, list[list[dict]]]:
-  """(class of each pool example, the history (dp event dicts) of each class): see the module docstring.
+def histories(records: Sequence[dict], pool_size: int) -> tuple[np.ndarray, list[dict]]:
+  """(class of each pool example, the classes): see the module docstring.
 
-  Examples in one class share one history; class 0 is the empty history.
+  A class is the examples that went through the same units: {'path': [(campaign, unit name), …],
+  'events': its history as dp event dicts}. Class 0 is the examples no campaign touched.
   """
   cls = np.zeros(pool_size, np.int64)
-  found = [[]]
+  found = [{'path': [], 'events': []}]
   for campaign in campaigns(records):
     charge = np.full(pool_size, -1, np.int64)      # per example: which addition (-1: none)
-    additions = []
+    additions = []                                  # (unit name, events)
+    candidates = np.asarray(campaign.reserve['candidates'], np.int64)
     if campaign.closed:
-      candidates = np.asarray(campaign.reserve['candidates'], np.int64)
       rest = np.zeros(pool_size, bool)
       rest[candidates] = True
-      rest_events = None
+      rest_unit = None
       for unit in campaign.latest['units']:
         if unit['members'] is None:
-          rest_events = unit['events']
+          rest_unit = unit
           continue
         members = np.asarray(unit['members'], np.int64)
         rest[members] = False
         charge[members] = len(additions)
-        additions.append(unit['events'])
-      if rest_events is not None:
+        additions.append((unit['name'], unit['events']))
+      if rest_unit is not None:
         charge[rest] = len(additions)
-        additions.append(rest_events)
+        additions.append((rest_unit['name'], rest_unit['events']))
     else:
-      charge[np.asarray(campaign.reserve['candidates'], np.int64)] = 0
-      additions.append([e for unit in campaign.reserve['planned'] for e in unit])
-    pairs = np.stack([cls, charge], axis=1)
-    unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    index = {}
+      charge[candidates] = 0
+      additions.append(('reserved: the worst case of every planned unit',
+                        [e for unit in campaign.reserve['planned'] for e in unit]))
+    unique, inverse = np.unique(np.stack([cls, charge], axis=1), axis=0, return_inverse=True)
     new_found = []
     for old, add in unique:
-      history = found[old] + (additions[add] if add >= 0 else [])
-      key = _key(history)
-      if key not in index:
-        index[key] = len(new_found)
-        new_found.append(history)
-    mapping = np.array([index[_key(found[o] + (additions[a] if a >= 0 else []))] for o, a in unique])
-    cls, found = mapping[inverse.reshape(-1)], new_found
+      entry = found[old]
+      if add >= 0:
+        name, spent = additions[add]
+        entry = {'path': entry['path'] + [(campaign.name, name)], 'events': entry['events'] + spent}
+      new_found.append(entry)
+    cls, found = inverse.reshape(-1), new_found
   return cls, found
 
 
@@ -242,9 +250,12 @@ def labeled_by_closed(records: Sequence[dict], pool_size: int) -> np.ndarray:
 def prior_of(records: Sequence[dict], pool_size: int, members: np.ndarray) -> list:
   """The prior of a unit with `members`: the distinct histories of its members composed (dp events)."""
   cls, found = histories(records, pool_size)
-  out = []
+  out, seen = [], set()
   for c in np.unique(cls[np.asarray(members, np.int64)]):
-    out += found[int(c)]
+    key = _key(found[int(c)]['events'])
+    if key not in seen:
+      seen.add(key)
+      out += found[int(c)]['events']
   return events_from_json(out)
 
 
