@@ -25,6 +25,7 @@ from dpal_jax import validate
 from dpal_jax.al import diversity
 from dpal_jax.al import lhd
 from dpal_jax.al import peer_study
+from dpal_jax.al import private_scores
 from dpal_jax.al import uncertainty
 from dpal_jax.errors import ConfigError
 from dpal_jax.models import inference
@@ -91,6 +92,11 @@ STRATEGIES = {s.name: s for s in (
              members=(PEERS,)),
     Strategy('peer_study_js', clamp=peer_study.JS_RANGE, private=True, score=peer_study.mean_js,
              multilabel=False, members=(PEERS,)),
+    # Scores designed for private selection (al/private_scores.py, docs/selection.md): public thresholds.
+    Strategy('uncertain', clamp=1.0, private=True, score=private_scores.uncertain),
+    Strategy('no_majority', clamp=1.0, private=True, score=private_scores.no_majority, multilabel=False),
+    Strategy('entropy_half', clamp=private_scores.ENTROPY_HALF_CLAMP, private=True,
+             score=uncertainty.entropy),
 )}
 
 
