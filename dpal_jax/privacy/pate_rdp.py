@@ -272,7 +272,7 @@ def epsilon_from_rdp(orders, rdp_vector, delta: float) -> tuple[float, float]:
 
 
 def analyze(votes, *, aggregator: str, sigma2: float, threshold=None, sigma1=None, delta: float,
-            orders=None, smooth_sensitivity: bool = False, beta=None) -> dict:
+            orders=None, smooth_sensitivity: bool = False, beta=None, answered=None) -> dict:
   """The PATE analysis of a votes matrix under the expected-answered accounting (the 2018 scripts).
 
   Args:
@@ -282,6 +282,8 @@ def analyze(votes, *, aggregator: str, sigma2: float, threshold=None, sigma1=Non
     smooth_sensitivity: also compute the GNSS release of the data-dependent bound
       (`pate_smooth.smooth_sensitivity_release`) at the data-dependent optimal order.
     beta: the smoothness β of that release (default: chosen by the scripts' grid search).
+    answered: None (expected-answered accounting) or a boolean mask [queries] of the answers a run
+      actually released (realised accounting; `expected_answered` is then their count).
 
   Returns:
     {'aggregator', 'queries', 'teachers', 'classes', 'delta', 'expected_answered',
@@ -300,8 +302,10 @@ def analyze(votes, *, aggregator: str, sigma2: float, threshold=None, sigma1=Non
   if aggregator == 'gnmax' and (threshold is not None or sigma1 is not None):
     raise ValueError('gnmax runs no threshold test; leave threshold and sigma1 out')
   votes = np.asarray(votes)
-  rdp = vote_rdp(votes, aggregator=aggregator, sigma2=sigma2, threshold=threshold,
-                          sigma1=sigma1, orders=orders)
+  if votes.ndim != 2 or not len(votes):
+    raise ValueError(f'analyze needs votes [queries ≥ 1, classes], got shape {votes.shape}')
+  rdp = vote_rdp(votes, aggregator=aggregator, sigma2=sigma2, threshold=threshold, sigma1=sigma1,
+                 orders=orders, answered=answered)
   eps_di, order_di = epsilon_from_rdp(rdp['orders'], rdp['data_independent'], delta)
   eps_dd, order_dd = epsilon_from_rdp(rdp['orders'], rdp['data_dependent'], delta)
   out = {'aggregator': aggregator, 'queries': int(votes.shape[0]), 'teachers': int(votes[0].sum()),

@@ -269,3 +269,19 @@ def test_lnmax_probabilities_sum_to_one():
 
 def test_doctests():
   assert doctest.testmod(pate_rdp).failed == 0
+
+
+def test_analyze_with_the_realised_answers():
+  votes = np.random.default_rng(2).multinomial(250, [0.7] + [0.3 / 9] * 9, size=30)
+  mask = np.arange(30) % 3 == 0
+  kwargs = {'aggregator': 'confident_gnmax', 'sigma2': 40.0, 'threshold': 200.0, 'sigma1': 150.0,
+            'delta': 1e-5}
+  got = pate_rdp.analyze(votes, answered=mask, smooth_sensitivity=True, **kwargs)
+  assert got['expected_answered'] == 10
+  orders = pate_rdp.DEFAULT_ORDERS
+  independent = 30 * orders / (2 * 150**2) + 10 * orders / 40**2
+  assert got['epsilon_data_independent'] == pytest.approx(pate_rdp.epsilon_from_rdp(orders, independent,
+                                                                                     1e-5)[0])
+  assert got['epsilon_data_dependent'] <= got['epsilon_data_independent']
+  with pytest.raises(ValueError, match='at least|queries ≥ 1'):
+    pate_rdp.analyze(votes[:0], **kwargs)
