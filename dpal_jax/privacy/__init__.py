@@ -6,5 +6,6 @@ privacy event over accounting units (`events.py`: a DP-SGD phase, a query round)
 Plan and in `ledger.Ledger`, which records what is actually spent and gives each unit's ε.
 `mechanisms/` holds each private release beside the dp-accounting event that pays for it (the top-k
 selections); `accounting.py` composes dp-accounting events (with cached RDP vectors), `calibrate.py`
-solves for σ / rate / steps.
+solves for σ / rate / steps. `pate_rdp.py` / `pate_smooth.py` are PATE's analysis: the data-independent
+events of its votes (`events.PateRound`), the data-dependent RDP and its smooth-sensitivity release.
 """
