@@ -197,6 +197,41 @@ def conditions_hold(sigma: float, num_classes: int, order: float, points: int = 
   return c5 and c6
 
 
+def local_sensitivity_total(votes, weights, *, order: float, sigma2: float, threshold=None, sigma1=None,
+                            answers: bool = True) -> np.ndarray:
+  """LS within distance d of the total data-dependent RDP at `order`: Σ_i (LS_test,i + w_i·LS_answer,i).
+
+  `weights` weigh each query's answer as in `pate_rdp.vote_rdp`; the threshold tests count when
+  `threshold` is given, the answers when `answers`.
+  """
+  votes = np.asarray(votes)
+  num_teachers = int(votes[0].sum())
+  ls = np.zeros(num_teachers)
+  for row, weight in zip(votes, weights):
+    if threshold is not None:
+      ls += local_sensitivity_by_distance_threshold(row, num_teachers, threshold, sigma1, order)
+    if answers and weight:
+      ls += weight * local_sensitivity_by_distance_gnmax(row, num_teachers, sigma2, order)
+  return ls
+
+
+def sanitised_release(total_rdp: float, local_by_distance, *, order: float, beta: float, sigma_ss: float,
+                      delta: float, rng: np.random.Generator) -> dict:
+  """The GNSS release of a data-dependent RDP total at fixed, public (λ, β, σ_ss) (Theorem 23).
+
+  Draws total + SS_β·σ_ss·N(0, 1) once. Returns {'noisy_rdp', 'gnss_rdp' (its cost at λ),
+  'epsilon_sanitised' (ε at δ, at λ, of max(noisy, 0) + the GNSS cost)}.
+
+  *Formal guarantees*: the noisy value is (λ, gnss_rdp)-RDP in the votes when λ, β and σ_ss were fixed
+  without looking at them; `epsilon_sanitised` is then post-processing, a noisy estimate of the
+  data-dependent ε plus the cost of publishing it, not a worst-case bound.
+  """
+  cost = gnss_rdp(beta, sigma_ss, order)
+  noisy = float(total_rdp) + smooth_sensitivity(beta, local_by_distance) * sigma_ss * rng.standard_normal()
+  return {'noisy_rdp': noisy, 'gnss_rdp': cost,
+          'epsilon_sanitised': pate_rdp.epsilon_from_rdp([order], [max(noisy, 0.0) + cost], delta)[0]}
+
+
 def smooth_sensitivity_release(votes, rdp: dict, *, order: float, delta: float, aggregator: str,
                                sigma2: float, threshold=None, sigma1=None, beta=None) -> dict:
   """GNSS parameters and ε for releasing the total data-dependent RDP at `order` (2018 scripts' method).
@@ -229,12 +264,9 @@ def smooth_sensitivity_release(votes, rdp: dict, *, order: float, delta: float, 
   if not conditions_hold(sigma2, num_classes, order):
     return out | {'beta': None, 'expected_smooth_sensitivity': None, 'noise_std': None,
                   'conditions_hold': False, 'epsilon_with_smooth_sensitivity': None}
-  ls = np.zeros(num_teachers)
-  for row, weight in zip(votes, rdp['weights']):
-    if thresholded and not ind_test:
-      ls += local_sensitivity_by_distance_threshold(row, num_teachers, threshold, sigma1, order)
-    if not ind_answer and weight:
-      ls += weight * local_sensitivity_by_distance_gnmax(row, num_teachers, sigma2, order)
+  ls = local_sensitivity_total(votes, rdp['weights'], order=order, sigma2=sigma2,
+                               threshold=threshold if thresholded and not ind_test else None,
+                               sigma1=sigma1, answers=not ind_answer)
   betas = [beta] if beta is not None else np.arange(0.3 / order, 0.495 / order, 0.01 / order)
   best = None
   for b in betas:

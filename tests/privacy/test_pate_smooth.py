@@ -119,3 +119,22 @@ def test_a_data_independent_setting_needs_no_release():
   got = pate_rdp.analyze(votes, aggregator='gnmax', sigma2=SIGMA, delta=1e-5, smooth_sensitivity=True)
   assert got['epsilon_data_dependent'] == pytest.approx(got['epsilon_data_independent'])
   assert got['smooth_sensitivity']['beta'] == 0.0 and got['smooth_sensitivity']['sigma_ss'] is None
+
+
+def test_sanitised_release_adds_smooth_sensitivity_noise_at_public_parameters():
+  votes = np.random.default_rng(4).multinomial(TEACHERS, [0.9] + [0.1 / 9] * 9, size=20)
+  rdp = pate_rdp.vote_rdp(votes, aggregator='gnmax', sigma2=SIGMA, orders=[ORDER])
+  ls = pate_smooth.local_sensitivity_total(votes, rdp['weights'], order=ORDER, sigma2=SIGMA)
+  each = [pate_smooth.local_sensitivity_by_distance_gnmax(v, TEACHERS, SIGMA, ORDER) for v in votes]
+  np.testing.assert_allclose(ls, np.sum(each, axis=0))
+  total, beta, sigma_ss = float(rdp['data_dependent'][0]), 0.03, 5.0
+  rng = np.random.default_rng(0)
+  draws = [pate_smooth.sanitised_release(total, ls, order=ORDER, beta=beta, sigma_ss=sigma_ss, delta=1e-5,
+                                         rng=rng) for _ in range(2000)]
+  noisy = np.array([d['noisy_rdp'] for d in draws])
+  std = pate_smooth.smooth_sensitivity(beta, ls) * sigma_ss
+  assert abs(noisy.mean() - total) < 4 * std / math.sqrt(2000)
+  assert noisy.std() == pytest.approx(std, rel=0.1)
+  assert draws[0]['gnss_rdp'] == pate_smooth.gnss_rdp(beta, sigma_ss, ORDER)
+  eps = pate_rdp.epsilon_from_rdp([ORDER], [max(noisy[0], 0) + draws[0]['gnss_rdp']], 1e-5)[0]
+  assert draws[0]['epsilon_sanitised'] == eps
