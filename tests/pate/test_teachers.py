@@ -10,6 +10,8 @@ from dpal_jax import models
 from dpal_jax.pate import partition
 from dpal_jax.pate import teachers
 
+STEPS, BATCH = 12, 8
+
 
 @pytest.fixture(scope='module')
 def setting():
@@ -19,6 +21,12 @@ def setting():
   parts = partition.split(len(x), 5, seed=0)
   model = models.get('mlp', num_classes=3, hidden=(8,))
   return x, y, parts, model
+
+
+@pytest.fixture(scope='module')
+def stacked(setting):
+  """One instance for every test: its training compiles once."""
+  return teachers.StackedTeachers(setting[3], optax.adam(1e-2), steps=STEPS, batch_size=BATCH)
 
 
 def _separately(model, x, y, parts, init_key, train_key, steps, batch):
@@ -34,13 +42,13 @@ def _separately(model, x, y, parts, init_key, train_key, steps, batch):
   return out
 
 
-def test_stacked_teachers_equal_separately_trained_teachers(setting):
+def test_stacked_teachers_equal_separately_trained_teachers(setting, stacked):
   x, y, parts, model = setting
   keys = jax.random.key(1), jax.random.key(2)
-  separate = _separately(model, x, y, parts, *keys, steps=15, batch=8)
-  for chunk in (None, 2):   # all vmapped at once, and lax.map over chunks of 2 (the last one short)
-    stacked = teachers.StackedTeachers(model, optax.adam(1e-2), steps=15, batch_size=8, chunk=chunk)
-    params = stacked.train(*keys, x, y, parts)
+  separate = _separately(model, x, y, parts, *keys, steps=STEPS, batch=BATCH)
+  chunked = teachers.StackedTeachers(model, optax.adam(1e-2), steps=STEPS, batch_size=BATCH, chunk=2)
+  for way in (stacked, chunked):   # all vmapped at once; lax.map over chunks of 2 (the last one short)
+    params = way.train(*keys, x, y, parts)
     for t, single in enumerate(separate):
       jax.tree.map(lambda s, one, t=t: np.testing.assert_allclose(s[t], one, rtol=1e-5, atol=1e-6),
                    params, single)
@@ -49,9 +57,8 @@ def test_stacked_teachers_equal_separately_trained_teachers(setting):
   assert not np.allclose(leaf[0], leaf[1])
 
 
-def test_a_teacher_reads_only_its_own_partition(setting):
-  x, y, parts, model = setting
-  stacked = teachers.StackedTeachers(model, optax.adam(1e-2), steps=10, batch_size=8)
+def test_a_teacher_reads_only_its_own_partition(setting, stacked):
+  x, y, parts, _ = setting
   keys = jax.random.key(3), jax.random.key(4)
   before = stacked.train(*keys, x, y, parts)
   changed_x = x.copy()
@@ -62,9 +69,8 @@ def test_a_teacher_reads_only_its_own_partition(setting):
     assert not np.allclose(b[4], a[4])
 
 
-def test_votes_count_the_teachers_per_class(setting):
+def test_votes_count_the_teachers_per_class(setting, stacked):
   x, y, parts, model = setting
-  stacked = teachers.StackedTeachers(model, optax.adam(1e-2), steps=20, batch_size=16)
   params = stacked.train(jax.random.key(5), jax.random.key(6), x, y, parts)
   predicted = stacked.predictions(params, x[:37], batch_size=16)
   votes = stacked.votes(params, x[:37], num_classes=3, batch_size=16)
