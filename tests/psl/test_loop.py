@@ -12,6 +12,7 @@ from dpal_jax import loops
 from dpal_jax.dpsgd.trainer import Trainer
 from dpal_jax.errors import ConfigError
 from dpal_jax.psl import loop as psl_loop
+from dpal_jax.rng import RunRandomness
 from tests.configs import tiny_psl
 from tests.loops import runs
 from tests.privacy import json_events
@@ -97,3 +98,29 @@ def test_resume_after_sigkill_gives_the_uninterrupted_results(tmp_path):
         runs.read(workdir, 'metrics.jsonl')
 
   assert results(killed) == results(straight)
+
+
+@pytest.mark.parametrize('private', [True, False], ids=['private', 'source'])
+def test_each_client_studies_only_its_own_data(private):
+  """What a client's peers read: its own rows only (clients never mixed); under privacy its protected rows
+  only, with the teacher's predictions as labels; in the source setting its labeled rows in class."""
+  changes = {} if private else {'al.strategy': 'peer_study', 'privacy.enabled': False,
+                                'privacy.epsilon_al': math.inf}
+  loop = psl_loop.Loop(_config(**changes))
+  state = loop.start(RunRandomness.create(0))
+  x = loop.dataset.x_train
+  own = {c.index: {r.tobytes() for r in np.concatenate([x[c.public], c.protected.for_client_study()])}
+         for c in loop.split.clients}
+  labeled = {r.tobytes() for r in x[state.pool.labeled]}
+  for client in loop.split.clients:
+    data = loop._client_data(client, state.train.teacher.params, state.pool)   # pylint: disable=protected-access
+    rows_in = {r.tobytes() for r in data['x_in']}
+    rows_out = {r.tobytes() for r in data['x_out']}
+    others = set().union(*(rows for c, rows in own.items() if c != client.index)) - own[client.index]
+    assert (rows_in | rows_out) <= own[client.index] and not (rows_in | rows_out) & others
+    protected_rows = {r.tobytes() for r in client.protected.for_client_study()}
+    if private:
+      assert rows_in == rows_out == protected_rows and not rows_in & labeled
+      np.testing.assert_array_equal(data['y_in'], data['teacher_in'].argmax(-1))
+    else:
+      assert rows_in <= labeled and protected_rows <= rows_out and not rows_out & labeled
