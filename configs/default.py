@@ -19,6 +19,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.image_size = ml_collections.config_dict.placeholder(int)  # MedMNIST 28/64/128/224
   config.dataset.noise = 'clean'      # noise added to the pool: 'clean' | 'blank' | 'diverse' | 'class'
   config.dataset.noise_mult = 1.0     # round(noise_mult × pool size) noisy examples; 'clean' ignores it
+  # Simulated privacy units (data.units, docs/budgets.md): S public sites 'site_0'…, for per-group budgets;
+  # persons of 1…R records (the person becomes the privacy unit; al sizes then count persons). 0: none.
+  config.dataset.sites = 0
+  config.dataset.max_records_per_person = 0
 
   config.model = ml_collections.ConfigDict()
   config.model.name = 'mlp'

@@ -74,6 +74,8 @@ FIELDS: dict[str, Check] = {
     'dataset.image_size': _optional(validate.positive_int),
     'dataset.noise': _choice(noise_settings.SETTINGS),
     'dataset.noise_mult': functools.partial(validate.number, lo=0),
+    'dataset.sites': functools.partial(validate.integer, lo=0, hint='0: no simulated sites'),
+    'dataset.max_records_per_person': functools.partial(validate.integer, lo=0, hint='0: record-level DP'),
     'model.name': _choice(models.MODELS),
     'model.checkpoint': _optional(validate.text),
     'model.dropout': _RATE,

@@ -9,6 +9,7 @@ it is a ConfigError naming it, never a TypeError. `load_from_config` then applie
 from dpal_jax import registry
 from dpal_jax import validate
 from dpal_jax.data import noise_settings
+from dpal_jax.data import units
 from dpal_jax.errors import ConfigError
 
 DATASETS = {
@@ -61,11 +62,14 @@ def loader_options(dataset_config) -> dict:
 
 def load_from_config(dataset_config):
   """The dataset of config section `dataset`: name, data_dir, test_size, the loader's own options and
-  the noise setting appended to its pool (`noise`, `noise_mult`).
+  the noise setting appended to its pool (`noise`, `noise_mult`), and simulated privacy units (`sites`,
+  `max_records_per_person`: `data.units`).
 
   The test split and the noise are drawn with seed 0 whatever `config.seed`, so every run of a dataset
   and setting learns from the same pool and is evaluated on the same examples.
   """
   dataset = load(dataset_config.name, data_dir=dataset_config.data_dir,
                  test_size=dataset_config.test_size, seed=0, **loader_options(dataset_config))
-  return noise_settings.apply(dataset, dataset_config.noise, dataset_config.noise_mult, seed=0)
+  dataset = noise_settings.apply(dataset, dataset_config.noise, dataset_config.noise_mult, seed=0)
+  return units.apply(dataset, dataset_config.get('sites', 0), dataset_config.get('max_records_per_person', 0),
+                     seed=0)

@@ -5,6 +5,11 @@ class ids ('multiclass') or float32 [N, K] targets in [0, 1] ('multilabel'). Val
 here, so the rest of the code can trust shapes, label ranges and finiteness. `noisy` (bool, one per
 pool example, or None) marks the examples a noise setting generated or relabelled (`data.noise_settings`,
 the Four Moons toy); it is for reporting only, and no strategy reads it.
+
+Privacy units (docs/budgets.md): `groups` (str [N] or [N, M], public) names the group(s) of each pool
+example, e.g. its site and modality, for per-group budgets (`privacy.group_epsilon`); `person_id`
+(int64 [N]) names the person of each pool example, which makes the person the privacy unit (person-level
+DP). Both None: record-level DP with one budget.
 """
 
 import dataclasses
@@ -28,6 +33,8 @@ class Dataset:
   task: str
   metric_labels: tuple | None = None  # multilabel: the label columns the test metric averages (all: None)
   noisy: np.ndarray | None = None     # bool [len(x_train)]: True where the pool example is noise
+  groups: np.ndarray | None = None    # str [len(x_train)] or [len(x_train), M]: public group names
+  person_id: np.ndarray | None = None # int64 [len(x_train)]: the person of each pool example
 
   def __post_init__(self):
     if self.task not in TASKS:
@@ -44,6 +51,16 @@ class Dataset:
                                    or self.noisy.shape != (len(self.x_train),)):
       self._fail(f'noisy must be None or a bool array of shape [{len(self.x_train)}], got '
                  f'{_describe(self.noisy)}')
+    n = len(self.x_train)
+    if self.groups is not None and (not isinstance(self.groups, np.ndarray) or self.groups.ndim not in (1, 2)
+                                    or len(self.groups) != n or not self.groups.size):
+      self._fail(f'groups must be None or an array [{n}] or [{n}, M] of group names, got '
+                 f'{_describe(self.groups)}')
+    if self.person_id is not None and (not isinstance(self.person_id, np.ndarray)
+                                       or not np.issubdtype(self.person_id.dtype, np.integer)
+                                       or self.person_id.shape != (n,)):
+      self._fail(f'person_id must be None or an integer array of shape [{n}], got '
+                 f'{_describe(self.person_id)}')
 
   @property
   def input_shape(self) -> tuple[int, ...]:

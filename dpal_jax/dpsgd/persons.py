@@ -19,6 +19,8 @@ person's R records as one batch, so it must treat rows independently (no BatchNo
 anyway). The gradient path is the general one (`jax.vmap` over persons of `jax.grad`).
 """
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -70,9 +72,9 @@ class PersonLayout:
     return rates
 
   def physical_persons(self, physical_batch_size: int, num_devices: int = 1) -> int:
-    """Persons per physical chunk: about `physical_batch_size` records, a multiple of the devices."""
+    """Persons per physical chunk: at most `physical_batch_size` records, a power of two times the devices."""
     per_device = max(1, physical_batch_size // self.max_records // num_devices)
-    return per_device * num_devices
+    return 2 ** int(math.log2(per_device)) * num_devices   # a power of two: few padded chunk shapes
 
 
 class PersonSampler:

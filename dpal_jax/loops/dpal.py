@@ -22,6 +22,7 @@ from dpal_jax.loops import campaign as campaign_lib
 from dpal_jax.loops import common
 from dpal_jax.loops import ema_phase
 from dpal_jax.loops import protocol
+from dpal_jax.loops import units as units_lib
 from dpal_jax.loops.state import RunState
 
 
@@ -30,7 +31,8 @@ class Loop(protocol.Loop):
 
   def __init__(self, config):
     self.config = config
-    self.dataset = common.load_dataset(config)
+    self.dataset = common.load_dataset(config, units=True)
+    self.units = units_lib.PoolUnits(config, self.dataset)   # persons, groups (docs/budgets.md)
     self.campaign = campaign_lib.from_config(config, len(self.dataset.x_train))  # privacy.ledger_path
     self.plan = self._plan_for(*campaign_lib.pool_view(self.campaign))
     self.num_stages = 2 * len(self.plan.phases) - 1
@@ -43,8 +45,8 @@ class Loop(protocol.Loop):
                                        ema_decay=ema_phase.EMA_DECAY if self.ema else None)
 
   def _plan_for(self, candidates, prior):
-    pool_size = len(self.dataset.x_train) if candidates is None else len(candidates)
-    return common.checked_plan(self.config, pool_size=pool_size, prior=prior)
+    pool_size = self.units.pool_size if candidates is None else len(candidates)
+    return common.checked_plan(self.config, pool_size=pool_size, prior=prior, groups=self.units.groups)
 
   # Protocol.
 
@@ -62,7 +64,7 @@ class Loop(protocol.Loop):
     init_key = randomness.next_key()
     train = self.trainer.init(init_key, self.dataset.x_train[:1], params=models.pretrained_params(
         self.config.model, self.dataset.num_classes, init_key))
-    pool = campaign_lib.initial_pool(self.campaign, len(self.dataset.x_train), self.config.al.initial_size,
+    pool = campaign_lib.initial_pool(self.campaign, self.units.pool_size, self.config.al.initial_size,
                                      randomness.rng)
     return RunState(stage=0, train=train, pool=pool, ledger=campaign_lib.run_ledger(self.campaign, self.plan),
                     randomness=randomness)
@@ -112,9 +114,10 @@ class Loop(protocol.Loop):
           raise
         return campaign_lib.stop(state, f'query {phase}', error)
     unlabeled = campaign_lib.candidates(self.campaign, pool)
-    chosen, sensitive_scores = strategies.select_scored(
+    chosen, sensitive_scores = self.units.select(
         strategy, model=self.trainer.model, committee=ema_phase.committee(state.train),
-        x_unlabeled=dataset.x_train[unlabeled], x_labeled=dataset.x_train[pool.labeled],
+        x_train=dataset.x_train, unlabeled=unlabeled,
+        x_labeled=dataset.x_train[self.units.rows(pool.labeled)],
         k=config.al.query_sizes[phase - 1], task=dataset.task,
         mechanism=None if query is None else query.mechanism, rng=state.randomness.rng,
         key=state.randomness.next_key(), batch_size=config.al.query_batch_size,
@@ -123,11 +126,13 @@ class Loop(protocol.Loop):
       state.ledger.record_query(query)
     picked = unlabeled[distributed.from_coordinator(np.asarray(chosen))]  # one selection on every host
     digest = hashlib.sha256(np.asarray(picked, np.int64).tobytes()).hexdigest()[:12]
-    log = (f'Query {phase}: labeled {len(picked)} examples ({strategy.name}), selection {digest}.{fallback}')
+    log = (f'Query {phase}: labeled {len(picked)} {"persons" if self.units.by_person else "examples"} '
+           f'({strategy.name}), selection {digest}.{fallback}')
     # The generator's mark (data.noise_settings) is public for generated examples; under 'class' it also
     # tells which pool images had label 1, a private value without noise, so it is not released there.
     if dataset.noisy is not None and config.dataset.get('noise', 'clean') != 'class':
-      log += f' {int(dataset.noisy[picked].sum())} of {len(picked)} selected are noisy.'
+      rows = self.units.rows(picked)
+      log += f' {int(dataset.noisy[rows].sum())} of {len(rows)} selected are noisy.'
     if config.al.get('log_fidelity', False) and sensitive_scores is not None:
       sensitive_fidelity, baseline = strategies.selection_fidelity(sensitive_scores, chosen)
       log += (f' Selection fidelity {sensitive_fidelity:.3f} (random {baseline:.3f}; unnoised scores, '
@@ -150,11 +155,12 @@ class Loop(protocol.Loop):
     train = state.train
     if config.train.get('fresh_init', False) and phase > 0:
       train = ema_phase.fresh_state(self.trainer, train, state.randomness.next_key(), dataset.x_train[:1])
-    x, y = dataset.x_train[pool.labeled], dataset.y_train[pool.labeled]
-    kwargs = dict(sample_rates=pool.sample_rates(spec.sample_rates), steps=spec.steps,
+    rows, sample_rates, person_of = self.units.training(pool, spec.sample_rates)
+    x, y = dataset.x_train[rows], dataset.y_train[rows]
+    kwargs = dict(sample_rates=sample_rates, steps=spec.steps,
                   noise_multiplier=spec.noise_multiplier, expected_batch_size=self.plan.expected_batch(phase),
                   rng=state.randomness.rng, key=state.randomness.next_key(), private=config.privacy.enabled,
-                  phase=phase)
+                  phase=phase, **({} if person_of is None else {'person_of': person_of}))
     if self.ema:
       train = ema_phase.train_phase(self.trainer, train, x, y, epochs=ema_phase.phase_epochs(config, phase),
                                     fixed_epoch=ema_phase.snapshot_epoch(config, phase),
@@ -193,4 +199,4 @@ class Loop(protocol.Loop):
         'private_training': bool(self.config.privacy.enabled),
         'private_selection': private_selection,
         'wall_seconds': state.wall,
-    } | campaign_lib.summary(self.campaign, self.plan, state, self.config)
+    } | campaign_lib.summary(self.campaign, self.plan, state, self.config) | self.units.summary(ledger)

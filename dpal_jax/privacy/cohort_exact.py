@@ -16,9 +16,9 @@ every phase has expected batch B, and no cohort ever exceeds its trajectory. A c
 alone already cost more than τ_k sits out phase k (rate 0); one that cannot spend τ_k even at rate 1
 is capped at 1.
 
-Individualised targets (per-group budgets, `privacy.group_epsilon`, `groups.py`): with one target t_s ≤ ε per signature s
-the units are (cohort c, signature s), and unit (c, s) follows the trajectory τ_k·t_s/ε with its own
-rate q_{c,s}, the largest with ε(history_{c,s} + S steps at (q_{c,s}, σ)) = τ_k·t_s/ε; E[B] = Σ q·n over
+Individualised targets (per-group budgets, `privacy.group_epsilon`, `groups.py`): with one target
+t_s ≤ ε per signature s the units are (cohort c, signature s), and unit (c, s) follows the trajectory
+τ_k·t_s/ε with its own rate q_{c,s}, the largest with ε(history_{c,s} + S steps at (q_{c,s}, σ)) = τ_k·t_s/ε; E[B] = Σ q·n over
 the planned unit sizes n_{c,s}. Units of one cohort with the same target share a history, so their rate
 is solved once. So every unit ends at its own t_s (unless capped at rate 1).
 """

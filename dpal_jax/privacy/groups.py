@@ -70,7 +70,16 @@ def from_labels(labels: np.ndarray, group_epsilon: Mapping | None, epsilon: floa
   if labels.ndim != 2 or not labels.size:
     raise ConfigError(f'dataset groups must be an array [N] or [N, M] of group names, got shape '
                       f'{labels.shape}')
-  names = sorted(set(labels.ravel().tolist()))
+  return from_sets([set(row) for row in labels.tolist()], group_epsilon, epsilon)
+
+
+def from_sets(memberships: Sequence, group_epsilon: Mapping | None, epsilon: float) -> Groups:
+  """`from_labels` for pool items given as sets of group names (e.g. a person: the groups of all its
+  records); same checks."""
+  memberships = [frozenset(str(g) for g in m) for m in memberships]
+  if not memberships or not all(memberships):
+    raise ConfigError('every pool item must belong to at least one group (Dataset.groups)')
+  names = sorted(set().union(*memberships))
   given = dict(group_epsilon or {})
   unknown = sorted(set(given) - set(names))
   if unknown:
@@ -81,7 +90,7 @@ def from_labels(labels: np.ndarray, group_epsilon: Mapping | None, epsilon: floa
       raise ConfigError(f'{FIELD}[{name!r}] ({value!r}) must be a number in (0, privacy.epsilon = '
                         f'{epsilon}]; lower it, or raise privacy.epsilon')
   group_targets = {name: float(given.get(name, epsilon)) for name in names}
-  rows = [tuple(sorted(set(row))) for row in labels.tolist()]
+  rows = [tuple(sorted(m)) for m in memberships]
   signatures = sorted(set(rows))
   index = {s: i for i, s in enumerate(signatures)}
   signature_of = np.asarray([index[r] for r in rows], np.int32)
@@ -104,6 +113,11 @@ def unit_layout(num_cohorts: int, signatures: Sequence = (), targets: Sequence =
   labeled_at = tuple(c for c in (*range(num_cohorts), None) for _ in signatures)
   signatures = tuple(tuple(s) for s in signatures)
   return labeled_at, tuple(targets) * (num_cohorts + 1), signatures * (num_cohorts + 1)
+
+
+def item_slots(cohorts: np.ndarray, signature_of: np.ndarray, num_signatures: int) -> np.ndarray:
+  """The unit slot c·G + s of each labeled item from its cohort c and signature s (`unit_layout` order)."""
+  return np.asarray(cohorts, np.int64) * num_signatures + np.asarray(signature_of, np.int64)
 
 
 def expected_unit_sizes(cohort_sizes: Sequence[int], groups: Groups) -> list[float]:

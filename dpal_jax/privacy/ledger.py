@@ -229,7 +229,8 @@ class Ledger:
   # Plain data.
 
   def to_dict(self) -> dict:
-    out = {'schema': SCHEMA_UNIT_TARGETS if self.targets else SCHEMA, 'accountant': self.accountant, 'delta': self.delta,
+    out = {'schema': SCHEMA_UNIT_TARGETS if self.targets else SCHEMA, 'accountant': self.accountant,
+           'delta': self.delta,
            'target_epsilon': None if math.isinf(self.target_epsilon) else self.target_epsilon,
            'allow_overspend': self.allow_overspend, 'unit': self.unit,
            'labeled_at': list(self.labeled_at),
