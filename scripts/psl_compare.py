@@ -23,6 +23,7 @@ import sys
 
 import dp_accounting
 import numpy as np
+from absl import logging as absl_logging
 from dp_accounting import rdp
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,6 +95,7 @@ def main():
   parser.add_argument('--methods', nargs='+', default=['psl', 'entropy', 'bald', 'random'])
   parser.add_argument('--settings', nargs='+', default=['nonprivate', 'eps8'])
   flags = parser.parse_args()
+  absl_logging.set_verbosity(absl_logging.ERROR)   # dp-accounting's per-order convergence warnings
   results = []
   for seed in flags.seeds:
     for setting in flags.settings:
