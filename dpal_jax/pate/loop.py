@@ -3,11 +3,12 @@
 Data. The dataset's pool and test split are divided, by a seeded permutation (`pate.split_seed`, public),
 into the sensitive records the teachers learn from, the student's public unlabelled pool and the test
 set: with `pate.public_from = 'train'` the first `pate.public_size` pool examples of the permutation are
-the public pool and the rest are sensitive; with 'test' (the 2018 setting) the whole pool is sensitive
+the public pool and the rest are sensitive (with person ids, whole persons in permuted order until the
+public pool holds at least `pate.public_size` examples, so nobody is on both sides); with 'test' (the 2018 setting) the whole pool is sensitive
 and `pate.public_size` test examples are the public pool, the rest of the test split the test set.
 
 Stage 1 deals the sensitive records into `pate.num_teachers` partitions (`pate.partition`: whole persons
-when the dataset gives person ids, `Dataset.persons`; records otherwise), trains the teachers as one
+when the dataset gives person ids, `Dataset.person_id`; records otherwise), trains the teachers as one
 stacked model (`pate.teachers`) and computes their vote histogram on every public pool point once. The
 histograms are private (no noise): they live only in the owner-only checkpoint, so a resumed run never
 retrains the teachers and the teachers' parameters are never written at all.
@@ -120,7 +121,7 @@ class Loop(protocol.Loop):
     self.dataset, sensitive, public = _split(dataset, pate)
     self.x_sensitive, self.y_sensitive = dataset.x_train[sensitive], dataset.y_train[sensitive]
     self.x_public, self.y_public = public
-    persons = getattr(dataset, 'persons', None)
+    persons = _person_id(dataset)
     self.partitions = partition.split(len(sensitive), pate.num_teachers, seed=pate.split_seed,
                                       groups=None if persons is None else np.asarray(persons)[sensitive])
     if sum(config.al.query_sizes) > len(self.x_public):
@@ -325,6 +326,11 @@ def _plain(value):
   return value
 
 
+def _person_id(dataset):
+  """The person of each pool example (`Dataset.person_id`), or None when the dataset has none."""
+  return getattr(dataset, 'person_id', None)
+
+
 def _split(dataset, pate):
   """(dataset with the student's test split, the sensitive pool rows, (x, y) of the public pool), by the
   seeded, public split of the module docstring."""
@@ -333,8 +339,18 @@ def _split(dataset, pate):
   if pate.public_size >= len(source):
     raise ConfigError(f'pate.public_size ({pate.public_size}) must be below the {len(source)} examples of '
                       f'the {pate.public_from} split it is taken from; lower it')
-  order = rng.permutation(len(source))
-  public, rest = order[:pate.public_size], np.sort(order[pate.public_size:])
+  persons = _person_id(dataset) if pate.public_from == 'train' else None
+  if persons is None:
+    order = rng.permutation(len(source))
+    public, rest = order[:pate.public_size], np.sort(order[pate.public_size:])
+  else:   # whole persons: a person's records are all public or all sensitive
+    ids, inverse, counts = np.unique(np.asarray(persons), return_inverse=True, return_counts=True)
+    order = rng.permutation(len(ids))
+    taken = order[:int(np.searchsorted(np.cumsum(counts[order]), pate.public_size)) + 1]
+    is_public = np.isin(inverse.reshape(-1), taken)
+    public, rest = np.flatnonzero(is_public), np.flatnonzero(~is_public)
+    if not len(rest):
+      raise ConfigError(f'pate.public_size ({pate.public_size}) leaves no person to the teachers; lower it')
   if pate.public_from == 'train':
     return dataset, rest, (dataset.x_train[public], dataset.y_train[public])
   student_test = dataclasses.replace(dataset, x_test=dataset.x_test[rest], y_test=dataset.y_test[rest])

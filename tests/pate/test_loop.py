@@ -4,14 +4,17 @@
 import json
 import os
 import stat
+import types
 
 import dp_accounting
+import ml_collections
 import numpy as np
 import pytest
 
 from dpal_jax import loops
 from dpal_jax.errors import ConfigError
 from dpal_jax.pate import aggregators
+from dpal_jax.pate import loop as pate_loop
 from dpal_jax.privacy import events
 from dpal_jax.privacy import pate_rdp
 from tests.configs import tiny_pate
@@ -107,6 +110,19 @@ def test_a_bad_setting_is_refused_before_anything_is_written(tmp_path, field, va
   with pytest.raises(ConfigError, match=match):
     loops.run(config, str(tmp_path / 'w'))
   assert not os.path.exists(tmp_path / 'w') or not os.listdir(tmp_path / 'w')
+
+
+def test_with_person_ids_nobody_is_both_public_and_sensitive():
+  persons = np.repeat(np.arange(40), np.arange(40) % 5 + 1)   # 1 to 5 records a person
+  dataset = types.SimpleNamespace(x_train=np.arange(len(persons), dtype=np.float32)[:, None],
+                                  y_train=np.zeros(len(persons), np.int32), person_id=persons)
+  for size in (1, 17, 60):
+    pate = ml_collections.ConfigDict({'split_seed': 3, 'public_from': 'train', 'public_size': size})
+    _, sensitive, (x_public, _) = pate_loop._split(dataset, pate)
+    public = x_public[:, 0].astype(int)
+    assert not set(persons[public]) & set(persons[sensitive])
+    assert sorted([*public, *sensitive]) == list(range(len(persons)))
+    assert size <= len(public) < size + 5   # whole persons, just enough of them
 
 
 def _keys(value) -> set:
