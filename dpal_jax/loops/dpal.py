@@ -21,6 +21,7 @@ from dpal_jax.errors import CheckpointError
 from dpal_jax.loops import campaign as campaign_lib
 from dpal_jax.loops import common
 from dpal_jax.loops import ema_phase
+from dpal_jax.loops import finetune
 from dpal_jax.loops import protocol
 from dpal_jax.loops import units as units_lib
 from dpal_jax.loops.state import RunState
@@ -43,6 +44,9 @@ class Loop(protocol.Loop):
       ema_phase.snapshot_epoch(config, phase)
     self.trainer = common.make_trainer(config, self.dataset,
                                        ema_decay=ema_phase.EMA_DECAY if self.ema else None)
+    finetune.check(config, self.dataset.task)
+    self.finetune_trainer = (finetune.make_trainer(config, self.trainer)
+                             if config.train.get('finetune_confident', False) else None)
 
   def _plan_for(self, candidates, prior):
     pool_size = self.units.pool_size if candidates is None else len(candidates)
@@ -167,6 +171,9 @@ class Loop(protocol.Loop):
                                     eval_batch_size=config.train.eval_batch_size, **kwargs)
     else:
       train, _ = self.trainer.train_phase(train, x, y, **kwargs)
+    if self.finetune_trainer is not None:   # non-private only (finetune.check)
+      train = finetune.run(config, self.finetune_trainer, train, x, dataset.x_train[pool.unlabeled()],
+                           rng=state.randomness.rng, key=state.randomness.next_key())
     state.ledger.record_phase(phase, spec.sample_rates, spec.noise_multiplier, spec.steps)
     metric_name, value = evaluation.evaluate(self.trainer.model, train.params, dataset,
                                              batch_size=config.train.eval_batch_size)

@@ -1,0 +1,71 @@
+"""Confident fine-tuning: the set (labeled + confident pool points, the model's own labels), the strong
+augmentation, its refusal under privacy, and one fine-tuning pass in the loop layer."""
+
+import jax
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from dpal_jax.al import finetune
+from dpal_jax.dpsgd.trainer import Trainer
+from dpal_jax.errors import ConfigError
+from dpal_jax.loops import finetune as finetune_loop
+from dpal_jax.models import inference
+from dpal_jax.models.mlp import MLP
+
+
+def _model():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(1500, 2)).astype(np.float32) * 3
+  model = MLP(num_classes=3, hidden=(8,))
+  return model, model.init(jax.random.key(0), x[:1])['params'], x
+
+
+def test_confident_set_holds_the_labeled_and_the_confident_with_the_models_labels():
+  model, params, x = _model()
+  labeled, pool = x[:800], x[800:]
+  found = finetune.confident_set(model, params, labeled, pool, batch_size=256)
+  probs = jax.nn.softmax(inference.predict(model, params, pool, batch_size=256), -1)
+  confident = np.asarray(probs.max(-1)) > finetune.THRESHOLD
+  assert 0 < confident.sum() < len(pool) and 800 + confident.sum() >= finetune.MIN_SIZE
+  xs, ys = found
+  assert len(xs) == 800 + confident.sum()
+  np.testing.assert_array_equal(xs[:800], labeled)
+  np.testing.assert_array_equal(xs[800:], pool[confident])
+  np.testing.assert_array_equal(ys, np.argmax(inference.predict(model, params, xs, batch_size=256), -1))
+  assert finetune.confident_set(model, params, labeled, pool[:10], batch_size=256) is None  # too few
+
+
+def test_strong_augment_keeps_shapes_and_changes_images_but_not_points():
+  rng = np.random.default_rng(1)
+  images = rng.uniform(0.1, 1, size=(6, 32, 32, 3)).astype(np.float32)
+  out = finetune.strong_augment(images, rng)
+  assert out.shape == images.shape and out.dtype == images.dtype
+  assert np.all(np.sum(out == 0, axis=(1, 2, 3)) >= 3 * 8 * 8)   # a cutout (clipped at the border)
+  points = rng.normal(size=(5, 2)).astype(np.float32)
+  np.testing.assert_array_equal(finetune.strong_augment(points, rng), points)
+
+
+def test_finetune_is_refused_under_privacy_and_on_multilabel_data():
+  config = ml_collections.ConfigDict({'train': {'finetune_confident': True}, 'privacy': {'enabled': True}})
+  with pytest.raises(ConfigError, match='train.finetune_confident trains on pseudo-labeled pool points'):
+    finetune_loop.check(config, 'multiclass')
+  config.privacy.enabled = False
+  finetune_loop.check(config, 'multiclass')
+  with pytest.raises(ConfigError, match='single-label'):
+    finetune_loop.check(config, 'multilabel')
+
+
+def test_one_finetuning_run_changes_the_parameters():
+  model, params, x = _model()
+  config = ml_collections.ConfigDict({'train': {'optimizer': 'adam', 'learning_rate': 1e-3, 'batch_size': 256,
+                                                'finetune_epochs': 1, 'eval_batch_size': 512}})
+  base = Trainer(model, optax.adam(1e-3), task='multiclass', clip_norm=1.0, physical_batch_size=256)
+  state = base.init(jax.random.key(0), x, params=params)
+  before = jax.tree.map(np.array, state.params)
+  trainer = finetune_loop.make_trainer(config, base)
+  # Labeled = the whole set, so the confident set has ≥ MIN_SIZE points whatever the confidence.
+  after = finetune_loop.run(config, trainer, state, x, x[:0], rng=np.random.default_rng(0),
+                            key=jax.random.key(1))
+  assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(after.params), jax.tree.leaves(before)))
