@@ -8,7 +8,15 @@ spends what T = `--rounds` Laplace rounds of ε_q spend together at δ (`for_bud
 'subsampled_gaussian' chooses its rate with the real q = k/N (`subsampled_top_k.choose`). ε_q = inf is
 the exact top-k. A research diagnostic on unnoised scores: nothing here is a DP release.
 
+`--scores` adds surrogate scores designed for private selection (al/private_scores.py, docs/selection.md):
+each mechanism then selects on the surrogate (its own clamp Δ), but fidelity is always measured against
+the exact top-2k of the ORIGINAL entropy scores, the selection the surrogate stands in for. With more
+than the default score the table gains a score column and the ceiling `private_scores.fidelity_ceiling`
+of each ε_q (pure ε_q-DP per candidate); the default (`--scores=entropy`) writes the table it always did.
+
   .venv/bin/python scripts/selection_fidelity.py --out=runs/fidelity [--dataset=mnist5k] [--repeats=20]
+  .venv/bin/python scripts/selection_fidelity.py --out=runs/fidelity_scores \
+      --scores=entropy,uncertain,no_majority,entropy_half,margin
 
 Writes OUT/fidelity.md (the table), OUT/fidelity.json and OUT/fidelity.png.
 """
@@ -26,6 +34,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import default  # pylint: disable=wrong-import-position
+from dpal_jax.al import private_scores  # pylint: disable=wrong-import-position
 from dpal_jax.al import strategies  # pylint: disable=wrong-import-position
 from dpal_jax.loops import common  # pylint: disable=wrong-import-position
 from dpal_jax.privacy.mechanisms import top_k  # pylint: disable=wrong-import-position
@@ -48,11 +57,13 @@ def _flags(argv):
   parser.add_argument('--delta', type=float, default=1 / 1500)
   parser.add_argument('--repeats', type=int, default=20)
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--scores', default='entropy',
+                      help='al.strategy scores the mechanisms select on, comma-separated; entropy first')
   return parser.parse_args(argv)
 
 
-def pool_scores(flags):
-  """(entropy scores of the unlabeled pool, clamp Δ) from a model trained on `--initial` examples."""
+def pool_scores(flags, names=('entropy',)):
+  """{name: (scores of the unlabeled pool, clamp Δ)} from a model trained on `--initial` examples."""
   config = default.get_config()
   config.dataset.name = flags.dataset
   config.dataset.test_size = 297 if flags.dataset == 'digits' else 1000
@@ -68,11 +79,13 @@ def pool_scores(flags):
       sample_rates=np.full(len(labeled), batch / len(labeled)), noise_multiplier=0.0,
       steps=max(1, flags.epochs * len(labeled) // batch), expected_batch_size=batch, rng=rng, key=key,
       private=False, progress=False)
-  entropy = strategies.get('entropy')
-  scores = strategies.pool_scores(entropy, model=trainer.model, params=state.params,
-                                  x=dataset.x_train[unlabeled], task=dataset.task, key=key,
-                                  batch_size=config.al.query_batch_size)
-  return scores, entropy.clamp
+  out = {}
+  for name in names:
+    strategy = strategies.get(name)
+    out[name] = (strategies.pool_scores(strategy, model=trainer.model, params=state.params,
+                                        x=dataset.x_train[unlabeled], task=dataset.task, key=key,
+                                        batch_size=config.al.query_batch_size), strategy.clamp)
+  return out
 
 
 def mechanism(name, eps_q, flags, query_fraction):
@@ -90,28 +103,51 @@ def mechanism(name, eps_q, flags, query_fraction):
 
 
 def sweep(flags):
-  scores, clamp = pool_scores(flags)
+  names = flags.scores.split(',')
+  if names[0] != 'entropy':
+    raise SystemExit('--scores must start with entropy: fidelity is measured against its top-2k')
+  scored = pool_scores(flags, names)
+  scores, clamp = scored['entropy']   # the reference: fidelity is against its exact top-2k
   n, k = len(scores), flags.k
   rng = np.random.default_rng(flags.seed + 1)
   rows = []
+  for score_name in names:   # entropy first: its rows draw exactly what the script always drew
+    rows += _score_rows(score_name, *scored[score_name], scores, flags, rng)
+  result = {'dataset': flags.dataset, 'initial': flags.initial, 'k': k, 'n': n, 'rounds': flags.rounds,
+            'delta': flags.delta, 'repeats': flags.repeats, 'clamp': clamp, 'rows': rows}
+  if len(names) > 1:
+    result['scores'] = names
+    result['ceiling'] = {e: private_scores.fidelity_ceiling(float(e), k, n)
+                         for e in flags.epsilons.split(',')}
+  return result
+
+
+def _score_rows(score_name, selected_on, clamp, scores, flags, rng):
+  """The rows of mechanisms selecting on `selected_on` (clamp Δ), fidelity against the entropy `scores`."""
+  n, k = len(scores), flags.k
+  rows = []
   for eps_q in (float(e) for e in flags.epsilons.split(',')):
     for name in MECHANISMS:
+      if name == 'random' and score_name != 'entropy':
+        continue   # a uniform draw reads no score: one random row per ε_q is enough
       mech = mechanism(name, eps_q, flags, k / n)
       draws = []
       for _ in range(flags.repeats):
         if mech == 'random':
           picks = rng.choice(n, size=k, replace=False)
         elif mech is None:
-          picks = top_k.exact_top_k(scores, k)
+          picks = top_k.exact_top_k(selected_on, k)
         else:
-          picks = mech.top_k(scores, k, clamp=clamp, rng=rng)
+          picks = mech.top_k(selected_on, k, clamp=clamp, rng=rng)
         draws.append(strategies.selection_fidelity(scores, picks)[0])
       params = {} if mech in (None, 'random') else mech.params()
-      rows.append({'epsilon_q': eps_q, 'mechanism': name, 'params': params,
-                   'fidelity_mean': float(np.mean(draws)), 'fidelity_sd': float(np.std(draws)),
-                   'baseline': min(1.0, 2 * k / n)})
-  return {'dataset': flags.dataset, 'initial': flags.initial, 'k': k, 'n': n, 'rounds': flags.rounds,
-          'delta': flags.delta, 'repeats': flags.repeats, 'clamp': clamp, 'rows': rows}
+      row = {'epsilon_q': eps_q, 'mechanism': name, 'params': params,
+             'fidelity_mean': float(np.mean(draws)), 'fidelity_sd': float(np.std(draws)),
+             'baseline': min(1.0, 2 * k / n)}
+      if score_name != 'entropy':
+        row['score'] = score_name
+      rows.append(row)
+  return rows
 
 
 def _table(result) -> str:
@@ -119,10 +155,17 @@ def _table(result) -> str:
            f"T = {result['rounds']}, δ = {result['delta']:.3g}, {result['repeats']} repeats; "
            f"random baseline 2k/N = {result['rows'][0]['baseline']:.3f}", '',
            '| ε_q | mechanism | parameters | fidelity (mean ± sd) |', '|---|---|---|---|']
+  if 'scores' in result:   # surrogate scores: a score column, fidelity against the entropy top-2k
+    lines[-2:] = ['| ε_q | score | mechanism | parameters | fidelity vs entropy top-2k (mean ± sd) |',
+                  '|---|---|---|---|---|']
   for row in result['rows']:
     params = ', '.join(f'{k} {v:.3g}' for k, v in row['params'].items()) or '—'
-    lines.append(f"| {row['epsilon_q']:g} | {row['mechanism']} | {params} | "
+    score = f" {row.get('score', 'entropy')} |" if 'scores' in result else ''
+    lines.append(f"| {row['epsilon_q']:g} |{score} {row['mechanism']} | {params} | "
                  f"{row['fidelity_mean']:.3f} ± {row['fidelity_sd']:.3f} |")
+  if 'scores' in result:
+    lines += ['', 'ceiling of any pure ε_q-DP per-candidate top-k (private_scores.fidelity_ceiling): '
+              + ', '.join(f'ε_q {e}: {c:.3f}' for e, c in result['ceiling'].items())]
   return '\n'.join(lines) + '\n'
 
 
@@ -133,14 +176,22 @@ def _plot(result, path):
   epsilons = sorted({r['epsilon_q'] for r in result['rows']})
   labels = [f'{e:g}' for e in epsilons]
   fig, ax = plt.subplots(figsize=(6, 4))
-  for name in MECHANISMS:
-    rows = {r['epsilon_q']: r for r in result['rows'] if r['mechanism'] == name}
-    ax.errorbar(labels, [rows[e]['fidelity_mean'] for e in epsilons],
-                yerr=[rows[e]['fidelity_sd'] for e in epsilons], marker='o', capsize=3, label=name)
+  for score in result.get('scores', ('entropy',)):
+    for name in MECHANISMS:
+      rows = {r['epsilon_q']: r for r in result['rows']
+              if r['mechanism'] == name and r.get('score', 'entropy') == score}
+      if not rows:
+        continue
+      label = name if score == 'entropy' else f'{score} / {name}'
+      ax.errorbar(labels, [rows[e]['fidelity_mean'] for e in epsilons],
+                  yerr=[rows[e]['fidelity_sd'] for e in epsilons], marker='o', capsize=3, label=label)
+  if 'ceiling' in result:
+    ceiling = {float(e): c for e, c in result['ceiling'].items()}
+    ax.plot(labels, [ceiling[e] for e in epsilons], 'k--', label='ceiling (pure ε_q)')
   ax.set_xlabel('per-round ε_q')
   ax.set_ylabel('selection fidelity (share in exact top-2k)')
   ax.set_ylim(0, 1.05)
-  ax.legend()
+  ax.legend(fontsize=6 if 'scores' in result else None)
   ax.set_title(f"{result['dataset']}: k = {result['k']} of N = {result['n']}")
   fig.tight_layout()
   fig.savefig(path, dpi=120)
