@@ -18,7 +18,7 @@ LAYERS = (
     ('al', 'evaluation'),
     ('checkpointing', 'compile_cache', 'distributed', 'plots', 'rng', 'workdir'),
     ('audit', 'config_schema', 'loops', 'pate', 'psl'),
-    ('bench', 'cli', 'gpu_check', 'launch', 'main', 'plan', 'weights'),
+    ('bench', 'cli', 'gpu_check', 'launch', 'ledger', 'main', 'plan', 'weights'),
 )
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 # dp-accounting's own dependencies (scipy, absl logging) are host math too.
