@@ -1,7 +1,7 @@
 """`python -m dpal_jax.plan --config=configs/<x>.py [--config.<field>=<value> …] [--json]`
 
-Prints the privacy plan of a config (no data, no training): a readable table, or with --json exactly
-plan.json. An invalid or infeasible config ends with one line on stderr and exit code 2 (`dpal_jax.cli`),
+Prints the privacy plan of a config (no training, and no data unless privacy.group_epsilon needs the
+pool's groups): a readable table, or with --json exactly plan.json. An invalid or infeasible config ends with one line on stderr and exit code 2 (`dpal_jax.cli`),
 nothing written.
 """
 
@@ -13,6 +13,8 @@ from ml_collections import config_flags
 
 from dpal_jax import cli
 from dpal_jax import config_schema
+from dpal_jax.loops import common
+from dpal_jax.loops import units
 from dpal_jax.privacy.plan import Plan
 from dpal_jax.privacy.planner import make_plan
 
@@ -52,6 +54,9 @@ def format_plan(plan: Plan) -> str:
     lines.append(f'{c:>6} {size:>7} {_eps(plan.epsilon_per_cohort[c]):>15} '
                  f'{_eps(plan.epsilon_per_cohort_additive[c]):>15}')
   lines.append(f'{"never labeled":>14} {_eps(plan.epsilon_unlabeled):>15}')
+  if plan.group_targets:
+    lines += ['', f'{"group":>10} {"target":>8} {"eps (composed)":>15}']
+    lines += [f'{g:>10} {t:>8.3f} {_eps(plan.epsilon_per_group[g]):>15}' for g, t in plan.group_targets.items()]
   if plan.privacy_enabled and plan.exceeds_target():
     lines.append(f'note: some cohorts end above the target ε {plan.target_epsilon} '
                  f'(mode {plan.mode}); privacy.mode = cohort_exact keeps every cohort at the target')
@@ -65,8 +70,16 @@ def main(argv):
   if _CONFIG.value is None:
     cli.fail('--config is required, e.g. --config=configs/default.py', cli.USAGE_EXIT)
   config_schema.check(_CONFIG.value)
-  plan = make_plan(_CONFIG.value)
+  plan = _plan(_CONFIG.value)
   print(plan.to_json(indent=1) if _JSON.value else format_plan(plan))
+
+
+def _plan(config) -> Plan:
+  """The plan of `config`; per-group budgets read the pool for its groups and their shares."""
+  if not config.privacy.get('group_epsilon'):
+    return make_plan(config)
+  pool = units.PoolUnits(config, common.load_dataset(config, units=True))
+  return make_plan(config, pool.pool_size, pool.groups)
 
 
 if __name__ == '__main__':
