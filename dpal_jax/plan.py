@@ -1,7 +1,8 @@
 """`python -m dpal_jax.plan --config=configs/<x>.py [--config.<field>=<value> …] [--json]`
 
 Prints the privacy plan of a config (no training, and no data unless privacy.group_epsilon needs the
-pool's groups): a readable table, or with --json exactly plan.json. An invalid or infeasible config ends with one line on stderr and exit code 2 (`dpal_jax.cli`),
+pool's groups): a readable table, or with --json exactly plan.json. An invalid or infeasible config
+ends with one line on stderr and exit code 2 (`dpal_jax.cli`),
 nothing written.
 """
 
@@ -56,7 +57,8 @@ def format_plan(plan: Plan) -> str:
   lines.append(f'{"never labeled":>14} {_eps(plan.epsilon_unlabeled):>15}')
   if plan.group_targets:
     lines += ['', f'{"group":>10} {"target":>8} {"eps (composed)":>15}']
-    lines += [f'{g:>10} {t:>8.3f} {_eps(plan.epsilon_per_group[g]):>15}' for g, t in plan.group_targets.items()]
+    lines += [f'{g:>10} {t:>8.3f} {_eps(plan.epsilon_per_group[g]):>15}'
+              for g, t in plan.group_targets.items()]
   if plan.privacy_enabled and plan.exceeds_target():
     lines.append(f'note: some cohorts end above the target ε {plan.target_epsilon} '
                  f'(mode {plan.mode}); privacy.mode = cohort_exact keeps every cohort at the target')

@@ -17,7 +17,8 @@ BASE = Dataset('toy', X, Y, X[:20], Y[:20], num_classes=2, task='multiclass')
 
 def test_sites_and_persons_are_drawn_independently_of_the_data_and_reproducibly():
   one = units.apply(BASE, sites=3, max_records_per_person=4)
-  other = units.apply(dataclasses.replace(BASE, x_train=X * 0, y_train=1 - Y), sites=3, max_records_per_person=4)
+  other = units.apply(dataclasses.replace(BASE, x_train=X * 0, y_train=1 - Y), sites=3,
+                      max_records_per_person=4)
   assert np.array_equal(one.groups, other.groups) and np.array_equal(one.person_id, other.person_id)
   assert set(one.groups) == {'site_0', 'site_1', 'site_2'}
   records = np.bincount(one.person_id)
