@@ -31,7 +31,6 @@ def pate_section() -> ml_collections.ConfigDict:
   pate.teacher_learning_rate = 3e-3
   pate.teacher_hidden = (128,)        # MLP teachers' hidden sizes (None: the model's default)
   pate.teacher_chunk = 0              # teachers vmapped at once (lax.map over chunks); 0: all
-  pate.log_teacher_accuracy = False   # diagnostic, not DP: the teachers' test accuracy in the log
   return pate
 
 

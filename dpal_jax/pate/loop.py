@@ -4,8 +4,9 @@ Data. The dataset's pool and test split are divided, by a seeded permutation (`p
 into the sensitive records the teachers learn from, the student's public unlabelled pool and the test
 set: with `pate.public_from = 'train'` the first `pate.public_size` pool examples of the permutation are
 the public pool and the rest are sensitive (with person ids, whole persons in permuted order until the
-public pool holds at least `pate.public_size` examples, so nobody is on both sides); with 'test' (the 2018 setting) the whole pool is sensitive
-and `pate.public_size` test examples are the public pool, the rest of the test split the test set.
+public pool holds at least `pate.public_size` examples, so nobody is on both sides); with 'test' (the
+2018 setting) the whole pool is sensitive and `pate.public_size` test examples are the public pool, the
+rest of the test split the test set.
 
 Stage 1 deals the sensitive records into `pate.num_teachers` partitions (`pate.partition`: whole persons
 when the dataset gives person ids, `Dataset.person_id`; records otherwise), trains the teachers as one
@@ -26,7 +27,8 @@ which every partition pays. Before a round, its worst case (every query tested a
 loop ends when none fits. The guaranteed ε is the ledger's. The data-dependent ε (`privacy.pate_rdp.
 analyze` on the realised votes) is computed from the votes without noise, so it is not DP: it is written
 only to the owner-only WORKDIR/private/pate_data_dependent.json (with the smooth-sensitivity release's
-parameters and cost), never to summary.json, and nothing is decided by it.
+parameters and cost, and the teachers' test accuracy spread), never to summary.json, and nothing is
+decided by it.
 """
 
 import dataclasses
@@ -84,18 +86,19 @@ CONFIG_FIELDS = {
     'pate.teacher_hidden': functools.partial(validate.optional, functools.partial(
         validate.sequence, validate.positive_int)),
     'pate.teacher_chunk': functools.partial(validate.integer, lo=0, hint='0 trains all teachers at once'),
-    'pate.log_teacher_accuracy': validate.boolean,
 }
 
 
 @flax.struct.dataclass
 class PateState:
-  """The arrays a round carries: the student, and per public pool point its private vote histogram
-  (`votes`, owner-only), who labelled it (`source`: NOT_ASKED or an `aggregators` source) and its label."""
+  """The arrays a round carries: the student; per public pool point its private vote histogram
+  (`votes`, owner-only), who labelled it (`source`: NOT_ASKED or an `aggregators` source) and its label;
+  each teacher's test accuracy (`teacher_accuracy`, private: teachers train without noise)."""
   student: TrainState
   votes: jax.Array
   source: jax.Array
   labels: jax.Array
+  teacher_accuracy: jax.Array
 
   @property
   def params(self):
@@ -152,7 +155,8 @@ class Loop(protocol.Loop):
   def _empty(self, student_state) -> PateState:
     p, c = len(self.x_public), self.dataset.num_classes
     return PateState(student=student_state, votes=jnp.zeros((p, c), jnp.int32),
-                     source=jnp.full((p,), NOT_ASKED, jnp.int32), labels=jnp.zeros((p,), jnp.int32))
+                     source=jnp.full((p,), NOT_ASKED, jnp.int32), labels=jnp.zeros((p,), jnp.int32),
+                     teacher_accuracy=jnp.zeros((self.partitions.num_teachers,), jnp.float32))
 
   def start(self, randomness) -> RunState:
     train = self._empty(self.trainer.init(randomness.next_key(), self.x_public[:1]))
@@ -176,7 +180,7 @@ class Loop(protocol.Loop):
 
   def _teachers(self, state: RunState):
     """Trains the stacked teachers and keeps only their votes on the public pool (owner-only)."""
-    pate, randomness = self.config.pate, state.randomness
+    randomness = state.randomness
     params = self.teachers.train(randomness.next_key(), randomness.next_key(), self.x_sensitive,
                                  self.y_sensitive, self.partitions)
     votes = self.teachers.votes(params, self.x_public, num_classes=self.dataset.num_classes,
@@ -185,12 +189,10 @@ class Loop(protocol.Loop):
     log = (f'Teachers: {len(sizes)} trained on {len(self.x_sensitive)} sensitive records (one partition '
            f'per {self.partitions.unit}, {sizes.min()}–{sizes.max()} records each); their votes on the '
            f'{len(self.x_public)} public pool points are kept in the owner-only checkpoint.')
-    if pate.log_teacher_accuracy:
-      acc = self.teachers.accuracies(params, self.dataset.x_test, self.dataset.y_test,
-                                     batch_size=self.config.train.eval_batch_size)
-      log += (f' Teacher test accuracy min {acc.min():.3f}, median {np.median(acc):.3f}, max '
-              f'{acc.max():.3f} (teachers trained without noise: not DP, pate.log_teacher_accuracy).')
-    return state.replace(train=state.train.replace(votes=jnp.asarray(votes))), protocol.Release(log)
+    accuracy = self.teachers.accuracies(params, self.dataset.x_test, self.dataset.y_test,
+                                        batch_size=self.config.train.eval_batch_size)
+    train = state.train.replace(votes=jnp.asarray(votes), teacher_accuracy=jnp.asarray(accuracy, jnp.float32))
+    return state.replace(train=train), protocol.Release(log)
 
   def _fitting(self, ledger: Ledger, round_: int, wanted: int) -> int:
     """The most queries ≤ `wanted` whose worst case (all tested, all answered) the budget still allows.
@@ -300,16 +302,19 @@ class Loop(protocol.Loop):
     """`pate_rdp.analyze` of the tested queries' votes; not DP (see the module docstring)."""
     from dpal_jax.privacy import pate_rdp  # pylint: disable=g-import-not-at-top
     source, agg = np.asarray(state.train.source), self.aggregator
-    note = {'not_dp': 'computed from the private votes without noise; for the data owner only. The '
-                      'smooth-sensitivity (GNSS) fields state the noise and the cost of a sanitised '
-                      'release; no budget decision used any of it.'}
+    accuracy = np.asarray(state.train.teacher_accuracy, np.float64)
+    note = {'not_dp': 'computed from the private votes and teachers without noise; for the data owner '
+                      'only. The smooth-sensitivity (GNSS) fields state the noise and the cost of a '
+                      'sanitised release; no budget decision used any of it.',
+            'teacher_test_accuracy': {'min': accuracy.min(), 'median': float(np.median(accuracy)),
+                                      'max': accuracy.max(), 'per_teacher': accuracy.round(4).tolist()}}
     if agg.name not in ('gnmax', 'confident_gnmax'):
-      return note | {'analysis': None, 'why': f'no data-dependent analysis of {agg.name}'}
+      return _plain(note | {'analysis': None, 'why': f'no data-dependent analysis of {agg.name}'})
     tested = np.asarray(state.train.votes)[source != NOT_ASKED]
     kwargs = {} if agg.name == 'gnmax' else {'threshold': agg.threshold, 'sigma1': agg.sigma1}
     analysis = pate_rdp.analyze(tested, aggregator=agg.name, sigma2=agg.sigma2,
                                 delta=self.config.privacy.delta, smooth_sensitivity=True, **kwargs)
-    return note | {'queries': int(len(tested)), 'analysis': _plain(analysis)}
+    return _plain(note | {'queries': int(len(tested)), 'analysis': analysis})
 
 
 def _plain(value):

@@ -86,13 +86,16 @@ def test_no_private_value_reaches_a_released_file(finished):
   released = [json.loads(_read(workdir, name)) for name in ('summary.json', 'ledger.json')] + [
       json.loads(line) for line in _read(workdir, 'metrics.jsonl').splitlines()]
   assert not _keys(released) & {'votes', 'epsilon_data_dependent', 'smooth_sensitivity',
-                                'expected_answered', 'analysis'}
+                                'expected_answered', 'analysis', 'teacher_test_accuracy'}
   assert summary['data_dependent_epsilon'].keys() == {'released', 'file', 'why'}
   assert summary['data_dependent_epsilon']['released'] is False
   path = os.path.join(workdir, summary['data_dependent_epsilon']['file'])
   assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
   assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
-  analysis = json.loads(_read(workdir, summary['data_dependent_epsilon']['file']))['analysis']
+  owner = json.loads(_read(workdir, summary['data_dependent_epsilon']['file']))
+  analysis, teachers = owner['analysis'], owner['teacher_test_accuracy']
+  assert len(teachers['per_teacher']) == tiny_pate.get_config().pate.num_teachers
+  assert 0 <= teachers['min'] <= teachers['median'] <= teachers['max'] <= 1
   assert analysis['queries'] == summary['queries']
   assert analysis['epsilon_data_dependent'] <= analysis['epsilon_data_independent'] + 1e-9
 
