@@ -50,6 +50,8 @@ def format_plan(plan: Plan) -> str:
   else:
     lines.append('queries: not private (random selection, or privacy.epsilon_al 0 / inf: '
                  'the selection itself is not protected)')
+  if plan.epsilon_al_choice:
+    lines += ['', *_format_choice(plan.epsilon_al_choice)]
   lines += ['', f'{"cohort":>6} {"size":>7} {"eps (composed)":>15} {"eps (additive)":>15}']
   for c, size in enumerate(plan.cohort_sizes):
     lines.append(f'{c:>6} {size:>7} {_eps(plan.epsilon_per_cohort[c]):>15} '
@@ -66,6 +68,20 @@ def format_plan(plan: Plan) -> str:
   return '\n'.join(lines)
 
 
+def _format_choice(choice: dict) -> list[str]:
+  """privacy.epsilon_al_split = 'auto': the query budgets compared and the one chosen, with why."""
+  lines = [f'epsilon_al_split auto: chose ε_AL {choice["chosen"]:g} of at most {choice["max_epsilon_al"]:g} '
+           f'by {choice["rule"]}',
+           f'  (labels worth W assumes selection gain {choice["selection_gain"]:g} and k/N '
+           f'{choice["query_fraction"]:g}; public quantities only)',
+           f'{"ε_AL":>8} {"steps":>6} {"sigma":>8} {"W":>7} {"proxy":>9}']
+  for row in choice['candidates']:
+    mark = '  <- chosen' if row['epsilon_al'] == choice['chosen'] else ''
+    lines.append(f'{row["epsilon_al"]:>8.3g} {row["steps"]:>6} {row["sigma"]:>8.4f} {row["worth"]:>7.4f} '
+                 f'{row["proxy"]:>9.2f}{mark}')
+  return lines
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -80,7 +96,7 @@ def _plan(config) -> Plan:
   """The plan of `config`; per-group budgets read the pool for its groups and their shares."""
   if not config.privacy.get('group_epsilon'):
     return make_plan(config)
-  pool = units.PoolUnits(config, common.load_dataset(config, units=True))
+  pool = units.PoolUnits(config, common.load_dataset(config))
   return make_plan(config, pool.pool_size, pool.groups)
 
 

@@ -17,17 +17,25 @@ from dpal_jax.privacy.modes import ORIGINAL_MODES
 from dpal_jax.privacy.plan import Plan
 
 
-def load_dataset(config, units: bool = False):
+# The loops that account per person when the dataset names persons (`Dataset.person_id`), and those that
+# honour per-group budgets (`privacy.group_epsilon`, `loops/units.py`); any other loop refuses them.
+PERSON_LOOPS = ('dpal', 'random_baseline', 'pate')   # pate: whole persons per teacher partition
+GROUP_LOOPS = ('dpal', 'random_baseline')
+
+
+def load_dataset(config):
   """The dataset of `config.dataset` (each option passed only to a loader that takes it).
 
-  A loop that does not map pool items to privacy units (`loops/units.py`; `units=False`) refuses
-  person-level DP (`Dataset.person_id`) and per-group budgets (`privacy.group_epsilon`), instead of
-  silently accounting per record with one budget."""
+  A loop that does not account per person refuses a dataset with person ids, and one without per-group
+  units refuses privacy.group_epsilon, instead of silently accounting per record with one budget."""
   dataset = data.load_from_config(config.dataset)
-  if not units and (dataset.person_id is not None or config.privacy.get('group_epsilon')):
-    what = 'persons (dataset.person_id)' if dataset.person_id is not None else 'privacy.group_epsilon'
-    raise ConfigError(f'loop {config.get("loop", "dpal")!r} accounts per pool example with one budget and '
-                      f'cannot honour {what}; use loop \'dpal\' or \'random_baseline\', or unset it')
+  loop = config.get('loop', 'dpal')
+  asked = (('persons (Dataset.person_id)', dataset.person_id is not None, PERSON_LOOPS),
+           ('privacy.group_epsilon', bool(config.privacy.get('group_epsilon')), GROUP_LOOPS))
+  for what, given, loops in asked:
+    if given and loop not in loops:
+      raise ConfigError(f'loop {loop!r} accounts per pool example with one budget and cannot honour '
+                        f'{what}; use loop {" or ".join(map(repr, loops))}, or unset it')
   return dataset
 
 

@@ -32,7 +32,7 @@ class Loop(protocol.Loop):
 
   def __init__(self, config):
     self.config = config
-    self.dataset = common.load_dataset(config, units=True)
+    self.dataset = common.load_dataset(config)
     self.units = units_lib.PoolUnits(config, self.dataset)   # persons, groups (docs/budgets.md)
     self.campaign = campaign_lib.from_config(config, len(self.dataset.x_train))  # privacy.ledger_path
     self.plan = self._plan_for(*campaign_lib.pool_view(self.campaign))
