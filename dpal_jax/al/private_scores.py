@@ -25,16 +25,17 @@ inputs (tests/al/test_private_scores.py).
 
 *Fidelity ceiling*: selection fidelity (the share of the k picks among the exact top-2k) of a per-candidate
 (ε, δ)-DP release that treats candidates with equal scores alike is at most `fidelity_ceiling(ε, k, N, δ)`
+(`privacy.split`, re-exported here)
 whatever the score — the reason no score design lifts fidelity far at ε_q = 0.5 (docs/selection.md).
 """
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
 
 from dpal_jax.al import uncertainty
+from dpal_jax.privacy.split import fidelity_ceiling  # pylint: disable=unused-import  (re-exported)
 
 UNCERTAIN_THRESHOLD = 0.5       # of the normalised entropy: half of log K, K the (public) number of classes
 MAJORITY = 0.5                  # a top-class probability below one half: no class has the majority
@@ -62,29 +63,3 @@ def no_majority(probs: jax.Array, *, multilabel: bool = False) -> jax.Array:
   if multilabel:
     raise ValueError('no_majority is defined for single-label predictions only')
   return jnp.where(jnp.max(probs, axis=-1) < MAJORITY, 1.0, 0.0)
-
-
-def fidelity_ceiling(epsilon: float, k: int, n: int, delta: float = 0.0) -> float:
-  """The largest expected selection fidelity of a per-candidate (ε, δ)-DP top-k of k among n candidates.
-
-  Let a be the mean probability that one of the 2k best candidates is picked and r that of one of the
-  other n − 2k. Replacing a best candidate's record by one of a low score changes its pick probability by
-  at most the DP guarantee, a ≤ e^ε·r + δ, where r is taken to be the pick probability of a low candidate
-  (a release that treats candidates with equal scores alike, and low scores all equal: the extreme case).
-  With k = 2k·a + (n − 2k)·r picks in all, the fidelity 2a is at most
-
-    2·(k + (n − 2k)·δ·e^−ε) / (2k + (n − 2k)·e^−ε),  capped at 1,
-
-  which is 2k/n (random) at ε = 0 and 1 as ε → ∞.
-
-  >>> round(fidelity_ceiling(0.5, 250, 3500), 3)
-  0.216
-  """
-  if not 0 < k <= n:
-    raise ValueError(f'need 0 < k <= n, got k={k}, n={n}')
-  if 2 * k >= n:
-    return 1.0
-  if math.isinf(epsilon):
-    return 1.0
-  shrink = math.exp(-epsilon)
-  return min(1.0, 2 * (k + (n - 2 * k) * delta * shrink) / (2 * k + (n - 2 * k) * shrink))

@@ -42,6 +42,9 @@ class Plan:
   unit_targets: tuple = ()              # per signature s, its target: the tightest of its groups
   unit_sizes: tuple = ()                # per unit slot, the size planned for (|cohort c|·share of s)
   epsilon_per_group: dict = dataclasses.field(default_factory=dict)   # {group: planned ε}
+  # privacy.epsilon_al_split = 'auto' (`split.py`; absent from plan.json otherwise): the query budgets
+  # compared, their proxy, and the one chosen (= epsilon_al).
+  epsilon_al_choice: dict = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     if bool(self.unit_groups) != bool(self.unit_targets) or len(self.unit_groups) != len(self.unit_targets):
@@ -69,7 +72,7 @@ class Plan:
       if field.name == 'schema':
         continue
       value = getattr(self, field.name)
-      if field.name in _GROUP_FIELDS and not value:
+      if field.name in _OPTIONAL_FIELDS and not value:
         continue
       if field.name in ('phases', 'queries'):
         value = [event.to_dict() for event in value]
@@ -113,6 +116,7 @@ class Plan:
 
 
 _GROUP_FIELDS = ('group_targets', 'unit_groups', 'unit_targets', 'unit_sizes', 'epsilon_per_group')
+_OPTIONAL_FIELDS = (*_GROUP_FIELDS, 'epsilon_al_choice')   # left out of plan.json when empty
 
 
 def _finite_or_none(value):

@@ -10,12 +10,17 @@ Per-group budgets (`privacy.group_epsilon`, `groups.py`): given the pool's `grou
 'cohort_exact' solves one rate per unit (cohort × group signature) so that each unit ends at the tightest
 target of its groups, and the plan reports each group's planned ε.
 
+`privacy.epsilon_al_split = 'auto'` (`split.py`): privacy.epsilon_al is the most selection may spend;
+the plan is made at each of a few shares of it and the one of largest public accuracy proxy is returned,
+with the comparison in `Plan.epsilon_al_choice`.
+
 Queries are private only when the strategy looks at the data ('random' does not) and 0 < ε_AL < ∞;
 ε_AL = 0 or ∞ means non-private selection (the original's ε_AL = 0): no query events, the plan says
 `private_queries: false`, and `epsilon_unlabeled` is ∞ (null in plan.json) unless the strategy is
 'random'.
 """
 
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -28,6 +33,7 @@ from dpal_jax.privacy import events
 from dpal_jax.privacy import groups as groups_lib
 from dpal_jax.privacy import mechanisms
 from dpal_jax.privacy import modes
+from dpal_jax.privacy import split
 from dpal_jax.privacy.ledger import Ledger
 from dpal_jax.privacy.plan import Plan
 
@@ -164,6 +170,18 @@ def affordable_queries(config, queries, prior) -> tuple:
   return tuple(out)
 
 
+def _auto_split(config, epsilon_al: float, start: float, **kwargs) -> Plan:
+  """privacy.epsilon_al_split = 'auto': the plan at the query budget `split.choose` keeps (≤ epsilon_al)."""
+  def plan_at(budget):
+    fixed = config.copy_and_resolve_references()
+    with fixed.unlocked():
+      fixed.privacy.epsilon_al = float(budget)
+      fixed.privacy.epsilon_al_split = 'fixed'
+    return make_plan(fixed, **kwargs)
+  plan, choice = split.choose(epsilon_al, plan_at)
+  return dataclasses.replace(plan, epsilon_al_choice=choice, seconds=time.perf_counter() - start)
+
+
 def make_plan(config, pool_size: int | None = None, groups: groups_lib.Groups | None = None,
               prior: Sequence = ()) -> Plan:
   """The privacy plan of `config` (see the module docstring); raises ConfigError when infeasible.
@@ -183,6 +201,9 @@ def make_plan(config, pool_size: int | None = None, groups: groups_lib.Groups | 
   mode, epsilon_al, private = _check_privacy(config, num_queries)
   if not config.privacy.enabled:
     return _non_private_plan(config, cohort_sizes, epochs, mode, start)
+  if validate.choice('privacy.epsilon_al_split', config.privacy.get('epsilon_al_split', 'fixed'),
+                     split.SPLITS) == 'auto' and private:
+    return _auto_split(config, epsilon_al, start, pool_size=pool_size, groups=groups, prior=prior)
   p = config.privacy
   queries = _queries(p, epsilon_al, num_queries) if private else ()
   prior = tuple(prior)
