@@ -49,6 +49,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.privacy.epsilon = 8.0
   config.privacy.delta = 1e-5
   config.privacy.epsilon_al = 1.0     # total query budget, spread over the queries
+  # 'fixed': spend epsilon_al as given; 'auto': the planner picks the query budget up to epsilon_al that
+  # maximises a public accuracy proxy (privacy/split.py, docs/selection.md).
+  config.privacy.epsilon_al_split = 'fixed'
   config.privacy.mode = 'cohort_exact'
   config.privacy.accountant = 'rdp'
   config.privacy.query_mechanism = 'laplace'

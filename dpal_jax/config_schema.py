@@ -96,6 +96,7 @@ FIELDS: dict[str, Check] = {
     'privacy.delta': functools.partial(validate.number, lo=0, hi=1, lo_open=True, hi_open=True),
     'privacy.epsilon_al': functools.partial(validate.number, lo=0, allow_inf=True,
                                             hint='0 or inf: non-private selection'),
+    'privacy.epsilon_al_split': _choice(('fixed', 'auto')),
     'privacy.mode': _choice(planner.MODES),
     'privacy.accountant': _choice(accounting.ACCOUNTANTS),
     'privacy.query_mechanism': _choice(mechanisms.MECHANISMS),
