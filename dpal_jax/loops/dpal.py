@@ -70,7 +70,8 @@ class Loop(protocol.Loop):
         self.config.model, self.dataset.num_classes, init_key))
     pool = campaign_lib.initial_pool(self.campaign, self.units.pool_size, self.config.al.initial_size,
                                      randomness.rng)
-    return RunState(stage=0, train=train, pool=pool, ledger=campaign_lib.run_ledger(self.campaign, self.plan),
+    ledger = self.units.mark(campaign_lib.run_ledger(self.campaign, self.plan))
+    return RunState(stage=0, train=train, pool=pool, ledger=ledger,
                     randomness=randomness)
 
   def template(self):

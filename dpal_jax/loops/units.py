@@ -57,6 +57,12 @@ class PoolUnits:
   def by_person(self) -> bool:
     return self.layout is not None
 
+  def mark(self, ledger):
+    """`ledger` with the members of its units named: persons when person-level (ledger.json says so)."""
+    if self.by_person:
+      ledger.privacy_unit = 'person'
+    return ledger
+
   def rows(self, items: np.ndarray) -> np.ndarray:
     """The rows of `items`, item after item (a person's records in pool order)."""
     items = np.asarray(items, np.int64)

@@ -30,6 +30,8 @@ dp-accounting alone (event names below are dp-accounting's classes):
 - per-group budgets (`groups.py`; schema `dpal_jax.ledger/2`, written only then): `unit_targets`, per
   unit its own target ε (each unit is checked against its own), and `unit_groups`, per unit the names of
   the groups its examples belong to (a group's ε is the largest ε of its units);
+- person-level DP (`dpsgd/persons.py`): `privacy_unit` 'person' (absent: 'record'), the members of every
+  unit are persons, sampled and clipped as wholes, so each ε is a person's, whatever its records;
 - `pate_rounds`: every PATE voting round {'round', 'aggregator', 'answered', 'tested', 'sigma1', 'sigma2',
   'threshold', 'laplace_scale'}: every unit (a teacher partition) pays
   SelfComposedDpEvent(GaussianDpEvent(sigma1), tested) ∘ SelfComposedDpEvent(answer, answered), answer =
@@ -63,6 +65,7 @@ class Ledger:
   events: per kind of `events.KINDS`, the events recorded, in order.
   targets: () (every unit's target is `target_epsilon`) or, per unit, its own target ε (per-group budgets).
   groups: () or, per unit, the names of the groups its examples belong to.
+  privacy_unit: 'record', or 'person' when a unit's members are persons (person-level DP).
   """
   accountant: str
   delta: float
@@ -74,11 +77,14 @@ class Ledger:
   events: dict = dataclasses.field(default_factory=lambda: {kind: [] for kind in events_lib.KINDS})
   targets: tuple = ()
   groups: tuple = ()
+  privacy_unit: str = 'record'
 
   def __post_init__(self):
     accounting.check_accountant(self.accountant)
     self.labeled_at = tuple(self.labeled_at)
     self.prior = tuple(tuple(p) for p in self.prior)
+    if self.privacy_unit not in ('record', 'person'):
+      raise ValueError(f"privacy_unit {self.privacy_unit!r} is not 'record' or 'person'")
     self.targets = tuple(float(t) for t in self.targets)
     self.groups = tuple(tuple(g) for g in self.groups)
     for name, given in (('prior spend', self.prior), ('targets', self.targets), ('groups', self.groups)):
@@ -237,6 +243,8 @@ class Ledger:
            'prior': [[events_lib.dp_event_to_dict(e) for e in spent] for spent in self.prior]}
     if self.targets:
       out |= {'unit_targets': list(self.targets), 'unit_groups': [list(g) for g in self.groups]}
+    if self.privacy_unit != 'record':
+      out['privacy_unit'] = self.privacy_unit
     for kind, recorded in self.events.items():
       out[kind] = [event.to_dict() for event in recorded]
     return out
@@ -255,7 +263,8 @@ class Ledger:
                prior=[[events_lib.dp_event_from_dict(e) for e in spent] for spent in data['prior']],
                events={kind: [cls_.from_dict(e) for e in data.get(kind, [])]
                        for kind, cls_ in events_lib.KINDS.items()},
-               targets=data.get('unit_targets', ()), groups=data.get('unit_groups', ()))
+               targets=data.get('unit_targets', ()), groups=data.get('unit_groups', ()),
+               privacy_unit=data.get('privacy_unit', 'record'))
 
   @classmethod
   def from_json(cls, text: str) -> 'Ledger':

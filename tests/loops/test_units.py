@@ -51,12 +51,13 @@ def test_one_record_per_person_is_the_record_level_run_and_more_records_keep_its
   record, record_ledger, record_rows = _run(_config(), tmp_path / 'records')
   person, person_ledger, person_rows = _run(_config(max_records_per_person=1), tmp_path / 'persons')
   assert person['privacy_unit'] == 'person' and 'privacy_unit' not in record
-  assert person_ledger == record_ledger   # the same ε per unit, the unit now a person
+  assert person_ledger.pop('privacy_unit') == 'person' and 'privacy_unit' not in record_ledger
+  assert person_ledger == record_ledger   # the same events and ε per unit, the unit now a person
   for a, b in zip(record_rows, person_rows):   # the same DP steps: the same test accuracy per phase
     assert a['test_metric'] == pytest.approx(b['test_metric'], abs=0.01)
   # Persons of 1–3 records: al sizes count persons, so the plan and every person's ε stay the same.
   several, several_ledger, _ = _run(_config(max_records_per_person=3), tmp_path / 'several')
-  assert several_ledger == record_ledger
+  assert several_ledger.pop('privacy_unit') == 'person' and several_ledger == record_ledger
   assert [p['num_labeled'] for p in several['phases']] == [p['num_labeled'] for p in record['phases']]
   assert max(several['epsilon_per_cohort']) <= several['target_epsilon'] * (1 + 1e-6)
 
