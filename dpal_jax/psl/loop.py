@@ -197,14 +197,14 @@ class Loop(protocol.Loop):
     """Every client's peers study on the client's own data from `global_peers`; their FedAvg."""
     studied, weights = [], []
     for client in self.split.clients:
-      data = self._client_data(client, teacher_params, pool)
+      data = self.client_data(client, teacher_params, pool)
       if data is None:
         continue
       studied.append(self._local_study(global_peers, data, rng))
       weights.append(len(data['x_in']) + len(data['x_out']))
     return peers_lib.fedavg(studied, weights) if studied else global_peers
 
-  def _client_data(self, client: protected.Client, teacher_params, pool: Pool) -> dict | None:
+  def client_data(self, client: protected.Client, teacher_params, pool: Pool) -> dict | None:
     """What one client's peers study on (see the module docstring), or None when it has nothing."""
     x_protected = client.protected.for_client_study()
     if self.config.privacy.enabled:

@@ -113,7 +113,7 @@ def test_each_client_studies_only_its_own_data(private):
          for c in loop.split.clients}
   labeled = {r.tobytes() for r in x[state.pool.labeled]}
   for client in loop.split.clients:
-    data = loop._client_data(client, state.train.teacher.params, state.pool)   # pylint: disable=protected-access
+    data = loop.client_data(client, state.train.teacher.params, state.pool)
     rows_in = {r.tobytes() for r in data['x_in']}
     rows_out = {r.tobytes() for r in data['x_out']}
     others = set().union(*(rows for c, rows in own.items() if c != client.index)) - own[client.index]
