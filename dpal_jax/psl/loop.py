@@ -30,6 +30,8 @@ calibrated on, and each query is charged to every candidate unit (`Ledger.check_
 they are never labeled or uploaded, but the peers learn from them without noise and the selection the
 peers make is released; their protection is the source's data isolation, nothing more. With
 psl.protected_fraction = 0 there is nothing the peers may learn from under privacy, and the loop refuses.
+The peers' batches are drawn with the run's streams, independent of the data; what the peers give on the
+test set (the released `peer_test_metric`) is post-processing like the query. See docs/psl.md §5.
 """
 
 import functools
