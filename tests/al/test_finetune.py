@@ -24,15 +24,15 @@ def _model():
 
 def test_confident_set_holds_the_labeled_and_the_confident_with_the_models_labels():
   model, params, x = _model()
-  labeled, pool = x[:800], x[800:]
+  labeled, pool = x[:950], x[950:]
   found = finetune.confident_set(model, params, labeled, pool, batch_size=256)
   probs = jax.nn.softmax(inference.predict(model, params, pool, batch_size=256), -1)
   confident = np.asarray(probs.max(-1)) > finetune.THRESHOLD
-  assert 0 < confident.sum() < len(pool) and 800 + confident.sum() >= finetune.MIN_SIZE
+  assert 0 < confident.sum() < len(pool) and 950 + confident.sum() >= finetune.MIN_SIZE
   xs, ys = found
-  assert len(xs) == 800 + confident.sum()
-  np.testing.assert_array_equal(xs[:800], labeled)
-  np.testing.assert_array_equal(xs[800:], pool[confident])
+  assert len(xs) == 950 + confident.sum()
+  np.testing.assert_array_equal(xs[:950], labeled)
+  np.testing.assert_array_equal(xs[950:], pool[confident])
   np.testing.assert_array_equal(ys, np.argmax(inference.predict(model, params, xs, batch_size=256), -1))
   assert finetune.confident_set(model, params, labeled, pool[:10], batch_size=256) is None  # too few
 
