@@ -7,7 +7,9 @@ A pool's persistent ledger (`privacy.ledger_path`, `privacy.ledger_store`; docs/
   candidates, units with their ε). `--json` prints the same as one JSON object.
 - `check`: recomputes every ε from the raw events with a fresh dp-accounting accountant (not the
   project's cached one): each unit's recorded ε (prior ∘ its events), each closed unit against its
-  campaign's reservation, and every class against the budget.
+  campaign's reservation, each planned unit of a reservation, and every class against the budget (a
+  class that went through an open reservation is bounded by that reservation's planned units instead:
+  it is counted with all of them composed, more than it can have spent).
 Exit codes: 0 all is well; 1 `check` found a mismatch or an overspend, or the ledger is damaged or
 unreadable (one line naming the file); 2 bad usage or no ledger at PATH.
 """
@@ -60,6 +62,7 @@ def report(path: str) -> dict:
   """What `show` prints, as plain data."""
   records, budget = _load(path)
   target, delta, accountant = budget['target_epsilon'], budget['delta'], budget['accountant']
+  still_open = {c.name for c in ledger_store.campaigns(records) if not c.closed}
   cls, found = ledger_store.histories(records, budget['pool_size'])
   classes = []
   for c, entry in enumerate(found):
@@ -68,7 +71,8 @@ def report(path: str) -> dict:
       continue
     spent = fresh_epsilon(entry['events'], delta, accountant)
     classes.append({'path': [f'{campaign}: {unit}' for campaign, unit in entry['path']] or ['untouched'],
-                    'examples': count, 'epsilon': spent, 'remaining': max(0.0, target - spent)})
+                    'examples': count, 'epsilon': spent, 'remaining': max(0.0, target - spent),
+                    'reserved': any(name in still_open for name, _ in entry['path'])})
   campaigns = []
   for campaign in ledger_store.campaigns(records):
     latest = campaign.latest or {}
@@ -94,10 +98,16 @@ def problems(path: str) -> list[str]:
         if record[field] != budget[field]:
           out.append(f'record {record["seq"]}: {field} {record[field]!r} differs from the pool\'s '
                      f'{budget[field]!r}')
-  for campaign in ledger_store.campaigns(records):
+  campaigns = ledger_store.campaigns(records)
+  for campaign in campaigns:
     prior = campaign.reserve['prior']
     worst = [e for unit in campaign.reserve['planned'] for e in unit]
     reserved = fresh_epsilon(prior + worst, delta, accountant)
+    for index, planned in enumerate(campaign.reserve['planned']):
+      planned_epsilon = fresh_epsilon(prior + planned, delta, accountant)
+      if planned_epsilon > target * (1 + TOLERANCE):
+        out.append(f'campaign {campaign.name} planned unit {index} to ε {planned_epsilon:.6f} > the budget '
+                   f'{target}')
     for record in [r for r in records if r['campaign'] == campaign.name and r['kind'] != 'reserve']:
       for unit in record['units']:
         again = fresh_epsilon(prior + unit['events'], delta, accountant)
@@ -106,11 +116,16 @@ def problems(path: str) -> list[str]:
           out.append(f'{where}: recorded ε {unit["epsilon"]:.6f}, recomputed {again:.6f}')
         if again > reserved * (1 + TOLERANCE) + 1e-9:
           out.append(f'{where}: spent ε {again:.6f} beyond its reservation\'s worst case {reserved:.6f}')
+  # A class that passed through an open reservation is counted with its composed worst case, more than it
+  # can have spent; its bound is the reservation's planned units, each checked against the budget above.
+  still_open = {c.name for c in campaigns if not c.closed}
   cls, found = ledger_store.histories(records, budget['pool_size'])
   for c, entry in enumerate(found):
     count = int((cls == c).sum())
+    if not count or any(name in still_open for name, _ in entry['path']):
+      continue
     spent = fresh_epsilon(entry['events'], delta, accountant)
-    if count and spent > target * (1 + TOLERANCE):
+    if spent > target * (1 + TOLERANCE):
       path_text = ' → '.join(f'{a}: {b}' for a, b in entry['path'])
       out.append(f'overspend: {count} examples ({path_text}) at ε {spent:.6f} > the budget {target}')
   return out
@@ -127,7 +142,7 @@ def format_report(data: dict) -> str:
            f'{"examples":>8} {"ε spent":>9} {"ε left":>9}  units they went through']
   for c in sorted(data['classes'], key=lambda c: -c['epsilon']):
     lines.append(f'{c["examples"]:>8} {c["epsilon"]:>9.4f} {c["remaining"]:>9.4f}  '
-                 + ' → '.join(c['path']))
+                 + ' → '.join(c['path']) + (' (open: counted at its worst case)' if c['reserved'] else ''))
   lines += ['', 'campaigns (in the order they reserved):']
   for c in data['campaigns']:
     lines.append(f'- {c["campaign"]} [{c["status"]}] {c["workdir"]}: {c["candidates"]} candidates, '

@@ -84,8 +84,9 @@ def test_sigkill_at_a_random_point_never_under_counts(tmp_path, trial):
   time.sleep(np.random.default_rng(trial).uniform(3.0, 25.0))
   process.send_signal(signal.SIGKILL)
   runs.finish(process)
-  if not os.path.isdir(os.path.join(ledger, ledger_store.RECORDS)):
-    return   # killed before it reserved: nothing was spent (no workdir ledger either)
+  if not ledger_store.Store(ledger).records():
+    assert not os.path.exists(os.path.join(workdir, 'ledger.json'))
+    return   # killed before it reserved: nothing was spent
   epsilons, records = _class_epsilons(ledger)   # readable after the kill
   published = os.path.join(workdir, 'ledger.json')
   if os.path.exists(published):   # what the run released: the pool ledger counts at least as much
