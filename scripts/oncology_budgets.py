@@ -7,9 +7,10 @@ Arms, each over `--seeds` seeds (config.seed = s), ε = 2 all-inclusive per pati
   'random': its candidates (the patients the first campaign did not label) already spent the query budget
   ε_AL on being scored, so every round selects at random, and training gets what the first campaign left.
 Writes OUT/results.jsonl (one line per run: arm, seed, accuracy per phase, stopped, fallback rounds) and
-OUT/table.md (mean ± sd per round).
+OUT/table.md (mean ± sd per round). `--nonprivate`: the reference without privacy instead (arms entropy and
+random, privacy.enabled = False), into OUT/nonprivate.jsonl and OUT/nonprivate.md.
 
-  .venv/bin/python scripts/oncology_budgets.py --out=runs/oncology [--seeds=10]
+  .venv/bin/python scripts/oncology_budgets.py --out=runs/oncology [--seeds=10] [--nonprivate]
 """
 
 import argparse
@@ -23,14 +24,20 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import oncology_breast_cancer  # pylint: disable=wrong-import-position
+from dpal_jax import compile_cache  # pylint: disable=wrong-import-position
 from dpal_jax import loops  # pylint: disable=wrong-import-position
 
 ARMS = ('entropy', 'random', 'fallback')
 
 
-def _config(arm: str, seed: int, ledger: str):
+def _config(arm: str, seed: int, ledger: str, private: bool = True):
   config = oncology_breast_cancer.get_config()
   config.seed = seed
+  if not private:
+    config.privacy.enabled = False
+    config.privacy.epsilon_al = 0.0
+    config.al.strategy = arm
+    return config
   if arm == 'random':
     config.al.strategy = 'random'
   else:
@@ -44,14 +51,23 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--out', required=True)
   parser.add_argument('--seeds', type=int, default=10)
+  parser.add_argument('--table', action='store_true', help='only write the table from the results')
+  parser.add_argument('--nonprivate', action='store_true', help='the reference without privacy')
   args = parser.parse_args()
+  name, arms = ('nonprivate', ('entropy', 'random')) if args.nonprivate else ('results', ARMS)
+  path = os.path.join(args.out, f'{name}.jsonl')
+  table = os.path.join(args.out, 'nonprivate.md' if args.nonprivate else 'table.md')
+  if args.table:
+    write_table(path, table)
+    return
   os.makedirs(args.out, exist_ok=True)
-  path = os.path.join(args.out, 'results.jsonl')
+  compile_cache.enable(None)   # as python -m dpal_jax.main does: later seeds load what the first compiled
   for seed in range(args.seeds):
     ledger = os.path.join(args.out, f'ledger_{seed}')
-    for arm in ARMS:
+    for arm in arms:
       start = time.time()
-      summary = loops.run(_config(arm, seed, ledger), os.path.join(args.out, f'{arm}_{seed}'))
+      summary = loops.run(_config(arm, seed, ledger, private=not args.nonprivate),
+                          os.path.join(args.out, f'{name}_{arm}_{seed}'))
       row = {'arm': arm, 'seed': seed, 'accuracy': [p['test_metric'] for p in summary['phases']],
              'num_labeled': [p['num_labeled'] for p in summary['phases']],
              'epsilon_max': max(summary['epsilon_per_cohort']),
@@ -59,7 +75,7 @@ def main():
       with open(path, 'a') as f:
         f.write(json.dumps(row) + '\n')
       print(json.dumps(row), flush=True)
-  write_table(path, os.path.join(args.out, 'table.md'))
+  write_table(path, table)
 
 
 def write_table(results: str, out: str) -> None:
