@@ -21,7 +21,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -38,6 +37,10 @@ ARMS = {
     'subsampled_uncertain': {'al.strategy': 'uncertain', 'privacy.query_mechanism': 'subsampled_gaussian'},
     'laplace_entropy_half': {'al.strategy': 'entropy_half'},
     'entropy_nonprivate': {'privacy.epsilon_al': 'inf'},
+    # The split chosen by the planner (privacy/split.py) among shares of a larger allowed query budget.
+    'laplace_uncertain_auto6': {'al.strategy': 'uncertain', 'privacy.epsilon_al': 6.0,
+                                'privacy.epsilon_al_split': 'auto'},
+    'laplace_uncertain_eal6': {'al.strategy': 'uncertain', 'privacy.epsilon_al': 6.0},
 }
 _FIDELITY = re.compile(r'Selection fidelity ([0-9.]+) \(random ([0-9.]+)')
 
@@ -67,6 +70,8 @@ def run_one(arm, seed, flags):
       raise RuntimeError(f'{arm} seed {seed} failed (exit {proc.returncode}); see {log}')
   with open(summary_path) as f:
     summary = json.load(f)
+  with open(os.path.join(workdir, 'plan.json')) as f:
+    summary['planned_epsilon_al'] = json.load(f)['epsilon_al']
   with open(log) as f:
     fidelity = [(float(a), float(b)) for a, b in _FIDELITY.findall(f.read())]
   return summary, fidelity
@@ -78,19 +83,20 @@ def compare(flags):
   for arm in flags.arms.split(','):
     if arm not in ARMS:
       raise SystemExit(f'--arms: unknown arm {arm!r}; choose from {", ".join(ARMS)}')
-    accuracy, eps, fid, base, seconds = [], [], [], [], []
+    accuracy, eps, fid, base, seconds, eal = [], [], [], [], [], set()
     for seed in seeds:
-      start = time.perf_counter()
       summary, fidelity = run_one(arm, seed, flags)
-      seconds.append(time.perf_counter() - start)
+      seconds.append(summary['wall_seconds'])
       accuracy.append(summary['final_test_metric'])
       eps.append(max(summary['epsilon_per_cohort']))
+      eal.add(summary['planned_epsilon_al'])
       fid += [f for f, _ in fidelity]
       base += [b for _, b in fidelity]
       print(f'{arm} seed {seed}: accuracy {accuracy[-1]:.4f}, max ε {eps[-1]:.3f}', flush=True)
     rows.append({'arm': arm, 'overrides': ARMS[arm], 'seeds': seeds, 'accuracy': accuracy,
                  'accuracy_mean': float(np.mean(accuracy)), 'accuracy_sd': float(np.std(accuracy, ddof=1))
                  if len(accuracy) > 1 else 0.0, 'max_epsilon_per_cohort': float(max(eps)),
+                 'epsilon_al': sorted(eal, key=lambda e: (e is None, e or 0)),
                  'fidelity_mean': float(np.mean(fid)) if fid else None,
                  'fidelity_random': float(np.mean(base)) if base else None,
                  'seconds_per_run': float(np.mean(seconds))})
@@ -101,14 +107,16 @@ def _table(result):
   random = next((r for r in result['rows'] if r['arm'] == 'random'), None)
   lines = [f"{result['config']} {result['extra']}".strip() + ': test accuracy at 1,500 labels, mean ± sd '
            'over seeds; fidelity = mean share of each query\'s picks in the exact top-2k of the arm\'s own '
-           'unnoised scores (random: 2k/N)', '',
-           '| arm | accuracy | Δ vs random | max ε per cohort | fidelity (random) | s per run |',
-           '|---|---|---|---|---|---|']
+           'unnoised scores (random: 2k/N) — for a 0/1 score (uncertain) ties count inside, so it is not comparable: '
+           'fidelity against the entropy top-2k is in scripts/selection_fidelity.py --scores', '',
+           '| arm | planned ε_AL | accuracy | Δ vs random | max ε per cohort | fidelity (random) | s per run |',
+           '|---|---|---|---|---|---|---|']
   for r in result['rows']:
     delta = f"{100 * (r['accuracy_mean'] - random['accuracy_mean']):+.1f} pts" if random else '—'
     fid = ('—' if r['fidelity_mean'] is None
            else f"{r['fidelity_mean']:.3f} ({r['fidelity_random']:.3f})")
-    lines.append(f"| {r['arm']} | {r['accuracy_mean']:.4f} ± {r['accuracy_sd']:.4f} | {delta} | "
+    eal = ', '.join('inf' if e is None else f'{e:g}' for e in r['epsilon_al'])
+    lines.append(f"| {r['arm']} | {eal} | {r['accuracy_mean']:.4f} ± {r['accuracy_sd']:.4f} | {delta} | "
                  f"{r['max_epsilon_per_cohort']:.3f} | {fid} | {r['seconds_per_run']:.0f} |")
   return '\n'.join(lines) + '\n'
 
