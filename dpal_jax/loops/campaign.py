@@ -173,6 +173,10 @@ def from_config(config, pool_size: int) -> Campaign | None:
   if not config.privacy.enabled or config.privacy.mode != 'cohort_exact':
     raise ConfigError('privacy.ledger_path needs privacy.enabled and privacy.mode \'cohort_exact\' (the '
                       'original\'s modes may overspend); set them, or unset privacy.ledger_path')
+  if config.privacy.get('group_epsilon') or config.dataset.get('max_records_per_person'):
+    raise ConfigError('privacy.ledger_path does not yet combine with per-group budgets or persons '
+                      '(privacy.group_epsilon, dataset.max_records_per_person): the pool ledger names its '
+                      'units by cohort; unset one of them')
   return Campaign(config, pool_size, pool_id(config))
 
 
