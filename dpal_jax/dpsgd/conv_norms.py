@@ -10,7 +10,10 @@ im2col patches A_i of a_i [positions P × K] example i's kernel gradient is A_i�
   * the per-example gradient itself (cost ∝ P·K·C), whichever is cheaper.
 GroupNorm's scale and bias get per-example gradients from per-example zero perturbations
 (x̂·Δscale_i + Δbias_i added to the output). Norms → clip factors w_i (as `clipped_grad.clip_weights`)
-→ Σ_i w_i A_iᵀ δ_i per layer. The result equals `clipped_grad.clipped_grad_sum` (same flat clipping,
+→ Σ_i w_i A_iᵀ δ_i per layer. Memory (docs/performance.md): the norms are computed layer by layer over
+blocks of examples, so only one block's patches live at once; the clipped sum is the layer's own
+weight-gradient contraction of a and w·δ (no patches, no per-example gradients kept). The recorded a and
+δ of every layer are alive until the sum (the book-keeping trade-off: no second backward pass). The result equals `clipped_grad.clipped_grad_sum` (same flat clipping,
 same sensitivity C); models with active dropout are refused, since the batched forward cannot give each
 example its own dropout key as the vmap path does.
 """
@@ -167,7 +170,6 @@ def conv_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x: jnp.nda
   (_, (losses, inputs)), deltas = jax.value_and_grad(total_loss, has_aux=True)(zeros)
 
   squares = jnp.zeros((batch,))
-  contributions = {}   # path → (patches, output gradients) or per-example kernel gradients
   for path, module in modules.items():
     node = _node(params, path)
     if isinstance(module, nn.GroupNorm):
@@ -175,17 +177,8 @@ def conv_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x: jnp.nda
         if name in node:
           squares += jnp.sum(g ** 2, axis=1)
       continue
-    a = _patches(module, inputs[path])
     d = deltas[path].reshape(batch, -1, deltas[path].shape[-1])
-    positions, k, c = a.shape[1], a.shape[2], d.shape[2]
-    if positions * (k + c) < k * c:
-      squares += jnp.einsum('bpq,bpq->b', jnp.einsum('bpk,bqk->bpq', a, a),
-                            jnp.einsum('bpc,bqc->bpq', d, d))
-      contributions[path] = (a, d)
-    else:
-      per_example = jnp.einsum('bpk,bpc->bkc', a, d)
-      squares += jnp.sum(per_example ** 2, axis=(1, 2))
-      contributions[path] = per_example
+    squares += _kernel_squares(module, inputs[path], d)
     if 'bias' in node:
       squares += jnp.sum(jnp.sum(d, axis=1) ** 2, axis=1)
   weights = clip_weights(jnp.sqrt(squares), clip_norm, mask)
@@ -198,17 +191,60 @@ def conv_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x: jnp.nda
         if name in node:
           flat[path + (name,)] = weights @ g
       continue
-    kernel_shape = node['kernel'].shape
-    if isinstance(contributions[path], tuple):
-      a, d = contributions[path]
-      kernel = jnp.einsum('bpk,bpc->kc', a, d * weights[:, None, None])
-    else:
-      kernel = jnp.tensordot(weights, contributions[path], axes=1)
-    flat[path + ('kernel',)] = kernel.reshape(kernel_shape)
+    weighted = deltas[path] * weights.reshape((batch,) + (1,) * (deltas[path].ndim - 1))
+    flat[path + ('kernel',)] = _kernel_grad(module, node['kernel'], inputs[path], weighted)
     if 'bias' in node:
-      d = deltas[path].reshape(batch, -1, deltas[path].shape[-1])
-      flat[path + ('bias',)] = jnp.einsum('bpc,b->c', d, weights)
+      flat[path + ('bias',)] = jnp.sum(weighted.reshape(-1, weighted.shape[-1]), axis=0)
   return traverse_util.unflatten_dict(flat), losses
+
+
+def _kernel_squares(module: nn.Module, a: jnp.ndarray, d: jnp.ndarray) -> jnp.ndarray:
+  """[B] squared norms ‖A_iᵀ δ_i‖² of the per-example kernel gradients of one layer (d: [B, P, C]).
+
+  Computed over blocks of examples (`_block_size`), so only one block's patches and Gram matrices or
+  per-example gradients are alive at once; the cheaper of the ghost norm and the per-example gradient
+  (by flops) is taken per layer.
+  """
+  batch, positions, c = d.shape
+  k = _patches(module, a[:1]).shape[-1]
+  ghost = positions * (k + c) < k * c
+  per_example = positions * k + (2 * positions * positions + positions * c if ghost else k * c)
+
+  def block(args):
+    a_b, d_b = args
+    patches = _patches(module, a_b)
+    if ghost:
+      return jnp.einsum('bpq,bpq->b', jnp.einsum('bpk,bqk->bpq', patches, patches),
+                        jnp.einsum('bpc,bqc->bpq', d_b, d_b))
+    return jnp.sum(jnp.einsum('bpk,bpc->bkc', patches, d_b) ** 2, axis=(1, 2))
+
+  recorded = a[0].size + d[0].size
+  size = _block_size(batch, recorded, per_example)
+  if size == batch:
+    return block((a, d))
+  blocks = lambda t: t.reshape((batch // size, size) + t.shape[1:])
+  return jax.lax.map(block, (blocks(a), blocks(d))).reshape(batch)
+
+
+def _block_size(batch: int, recorded: int, transient: int) -> int:
+  """The largest divisor of `batch` whose block intermediates (`transient` floats per example) take no
+  more memory than the layer's recorded input and output gradient (`recorded` floats per example) of
+  the whole batch, which are alive anyway."""
+  target = max(1, batch * recorded // max(transient, 1))
+  return max(s for s in range(1, min(batch, target) + 1) if batch % s == 0)
+
+
+def _kernel_grad(module: nn.Module, kernel: jnp.ndarray, a: jnp.ndarray,
+                 weighted: jnp.ndarray) -> jnp.ndarray:
+  """Σ_i w_i A_iᵀ δ_i in the kernel's shape: the layer's own weight-gradient contraction (for a conv,
+  XLA's backprop-filter convolution, no patches) applied to the recorded input and w-weighted output
+  gradient."""
+  if isinstance(module, nn.Dense):
+    a2 = a.reshape(-1, a.shape[-1])
+    return a2.T @ weighted.reshape(-1, weighted.shape[-1])
+  linear = module.clone(parent=None, use_bias=False, precision=jax.lax.Precision.HIGHEST)
+  _, pullback = jax.vjp(lambda k: linear.apply({'params': {'kernel': k}}, a), kernel)
+  return pullback(weighted)[0]
 
 
 def _node(params, path: tuple):
