@@ -49,13 +49,14 @@ def unit_name(ledger: Ledger, unit: events_lib.Unit) -> str:
   return name + (f' of groups {", ".join(groups[unit.index])}' if groups else '')
 
 
-def planned_worst_case(plan) -> list[list[dict]]:
-  """Per unit of `plan`, every event the plan may charge it (all phases and queries), as dp event dicts."""
+def planned_worst_case(plan, queries) -> list[list[dict]]:
+  """Per unit of `plan`, every event the run may charge it — all phases and the query rounds it can pay
+  (`queries`: the others are never spent) — as dp event dicts."""
   ledger = Ledger.from_plan(plan)
   ledger.allow_overspend = True
   for phase in plan.phases:
     ledger.record(phase)
-  for query in plan.queries:
+  for query in queries:
     ledger.record(query)
   return [ledger_store.events_to_json(unit_events(ledger, unit)) for unit in ledger.units]
 
@@ -124,7 +125,8 @@ class Campaign:
                         pool_size=self.pool_size, accountant=p.accountant, delta=p.delta,
                         target_epsilon=p.epsilon, candidates=self.candidates.tolist(),
                         prior=ledger_store.events_to_json(self.prior),
-                        planned=planned_worst_case(plan))
+                        planned=planned_worst_case(
+                            plan, planner.affordable_queries(self.config, plan.queries, self.prior)))
       return plan
 
   def record(self, kind: str, pool, ledger: Ledger, stage: int, stopped: dict | None = None,
@@ -225,19 +227,27 @@ def stop(state, at: str, error: Exception):
   return state.replace(stopped=stopped), protocol.Release(log)
 
 
-def fallback_note(campaign: Campaign | None, config, plan, phase: int) -> str:
-  """'' when query `phase` is paid as planned; else (al.fallback = 'random' and the query budget cannot
-  pay it: `planner.affordable_queries`) the note of its log line. Public values only."""
-  if campaign is None or config.al.fallback != 'random' or not plan.private_queries:
+def unpaid_reason(campaign: Campaign | None, config, plan, phase: int) -> str:
+  """'' when private query `phase` can be paid (always without a campaign); else why not, public values
+  only: the rounds after `planner.affordable_queries` (the total budget, or with al.fallback = 'random'
+  the query budget privacy.epsilon_al, each counted with the prior) are never spent."""
+  if campaign is None or not plan.private_queries:
     return ''
   paid = planner.affordable_queries(config, plan.queries, campaign.prior)
   if phase <= len(paid):
     return ''
   spent = ledger_store.epsilon([*campaign.prior, *(q.mechanism.dp_event() for q in paid),
                                 plan.queries[phase - 1].mechanism.dp_event()], plan.delta, plan.accountant)
-  return (f' The query budget is spent (this query would take the never-labeled to ε = {spent:.4f} > '
-          f'privacy.epsilon_al {config.privacy.epsilon_al}): selected uniformly at random instead '
-          '(al.fallback = \'random\': independent of the data, it costs the candidates nothing).')
+  limit = (f'the query budget privacy.epsilon_al {config.privacy.epsilon_al}' if config.al.fallback == 'random'
+           else f'the target {config.privacy.epsilon}')
+  return (f'query after phase {phase - 1} would take the never-labeled examples to ε = {spent:.4f} > '
+          f'{limit} (δ = {plan.delta})')
+
+
+def fallback_note(reason: str) -> str:
+  """The query log line's note when selection falls back to random."""
+  return (f' The query budget is spent ({reason}): selected uniformly at random instead (al.fallback = '
+          '\'random\': independent of the data, it costs the candidates nothing).')
 
 
 def fallback_rounds(plan, state) -> list[int]:

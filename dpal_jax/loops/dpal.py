@@ -108,9 +108,12 @@ class Loop(protocol.Loop):
     no decision depends on it."""
     config, dataset, pool = self.config, self.dataset, state.pool
     query = self.plan.queries[phase - 1] if self.plan.private_queries else None
-    strategy, fallback = self.strategy, campaign_lib.fallback_note(self.campaign, config, self.plan, phase)
-    if query is not None and fallback:   # the query budget is spent: uniform selection, free
-      strategy, query = strategies.get('random'), None
+    strategy, fallback = self.strategy, ''
+    unpaid = campaign_lib.unpaid_reason(self.campaign, config, self.plan, phase)
+    if query is not None and unpaid:   # the budget cannot pay this round: decided before spending
+      if config.al.fallback != 'random':
+        return campaign_lib.stop(state, f'query {phase}', BudgetExceededError(unpaid))
+      strategy, query, fallback = strategies.get('random'), None, campaign_lib.fallback_note(unpaid)
     if query is not None:
       try:
         state.ledger.check_query(query)

@@ -106,3 +106,36 @@ def test_sigkill_at_a_random_point_never_under_counts(tmp_path, trial):
     assert code == 0, err[-2000:]
     assert ledger_store.campaigns(ledger_store.Store(ledger).records())[0].closed
     assert ledger_cli.problems(ledger) == []
+
+
+def test_a_campaign_whose_query_budget_is_spent_falls_back_to_random_at_no_cost(tmp_path):
+  from dpal_jax import loops  # pylint: disable=g-import-not-at-top
+  from dpal_jax.loops import campaign as campaign_lib  # pylint: disable=g-import-not-at-top
+  from dpal_jax.privacy import mechanisms  # pylint: disable=g-import-not-at-top
+  from tests.configs import tiny_campaign  # pylint: disable=g-import-not-at-top
+  config = tiny_campaign.get_config()
+  config.privacy.ledger_path = ledger = str(tmp_path / 'ledger')
+  config.al.fallback = 'random'
+  p = config.privacy
+  # An earlier campaign that labeled nobody, whose two queries spent the whole query budget ε_AL.
+  query = mechanisms.get(p.query_mechanism).for_budget(p.epsilon_al, 2, p.delta, p.accountant).dp_event()
+  spent = ledger_store.events_to_json([query, query])
+  store = ledger_store.Store(ledger)
+  with store.locked():
+    store.append('reserve', 'earlier', workdir='/elsewhere', pool=campaign_lib.pool_id(config), pool_size=1500,
+                 accountant=p.accountant, delta=p.delta, target_epsilon=p.epsilon,
+                 candidates=list(range(1500)), prior=[], planned=[spent])
+    store.append('close', 'earlier', stage=4, stopped=None, units=[
+        {'unit': 0, 'name': 'never labeled', 'members': None, 'events': spent,
+         'epsilon': ledger_cli.fresh_epsilon(spent, p.delta, p.accountant)}])
+  summary = loops.run(config, str(tmp_path / 'run'))
+  budget = summary['budget']
+  assert budget['fallback_queries'] == [1, 2] and not budget['stopped_early']
+  assert budget['prior_epsilon'] == pytest.approx(ledger_cli.fresh_epsilon(spent, p.delta, p.accountant))
+  run_ledger = Ledger.from_json(runs.read(tmp_path / 'run', 'ledger.json'))
+  assert run_ledger.events['queries'] == []   # the random rounds cost nothing
+  assert max(summary['epsilon_per_cohort']) <= p.epsilon * (1 + 1e-6)
+  assert min(summary['epsilon_per_cohort']) > budget['prior_epsilon']   # the new labels paid training
+  assert ledger_cli.problems(ledger) == []
+  epsilons, _ = _class_epsilons(ledger)
+  assert epsilons.max() <= p.epsilon * (1 + 1e-6)
