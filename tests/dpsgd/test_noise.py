@@ -30,3 +30,21 @@ def test_coordinates_and_leaves_get_independent_noise():
 def test_zero_stddev_adds_nothing():
   tree = {'a': jnp.arange(5.0)}
   np.testing.assert_array_equal(noise.add_gaussian_noise(tree, jax.random.key(0), 0.0)['a'], tree['a'])
+
+
+def test_blocked_noise_draws_exactly_jax_random_normal():
+  key = jax.random.key(7)
+  for shape in [(noise.BLOCK + 1,), (300, 700), (3, 3, 64, 130)]:   # ragged last blocks
+    reference = jax.jit(lambda k: jax.random.normal(k, shape))(key)
+    got = jax.jit(lambda k: noise._add_noise(jnp.zeros(shape), k, 1.0))(key)
+    np.testing.assert_array_equal(got, reference)
+
+
+def test_blocked_noise_keeps_the_update_memory_small():
+  shape = (784, 512)
+  draws = {'blocked': lambda l, k: noise.add_gaussian_noise({'w': l}, k, 0.7)['w'],
+           'whole': lambda l, k: l + 0.7 * jax.random.normal(k, l.shape)}
+  temp = {name: jax.jit(f, donate_argnums=0).lower(jnp.zeros(shape), jax.random.key(0)).compile()
+          .memory_analysis().temp_size_in_bytes for name, f in draws.items()}
+  leaf_bytes = 784 * 512 * 4
+  assert temp['blocked'] <= leaf_bytes < temp['whole']
