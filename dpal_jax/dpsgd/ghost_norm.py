@@ -87,9 +87,10 @@ def ghost_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x: jnp.nd
   flat = {}
   for path, a in acts.items():
     d = grads_out[path]
-    flat[path + ('kernel',)] = jnp.einsum('bti,bto,b->io', a, d, weights)
+    weighted = (d * weights[:, None, None]).reshape(-1, d.shape[-1])
+    flat[path + ('kernel',)] = a.reshape(-1, a.shape[-1]).T @ weighted   # one [B·T]-row contraction
     if _has_bias(params, path):
-      flat[path + ('bias',)] = jnp.einsum('bto,b->o', d, weights)
+      flat[path + ('bias',)] = jnp.sum(weighted, axis=0)
   return traverse_util.unflatten_dict(flat), losses
 
 
