@@ -89,3 +89,23 @@ def test_synthetic_rows_are_made_per_slice_and_repeatable():
   np.testing.assert_array_equal(rows[0:4], rows[0:4])
   assert not np.allclose(rows[0:2], rows[2:4])
 
+
+
+def test_dp_step_memory_of_the_mlp_bench_is_within_the_goal():
+  """XLA's memory analysis (deterministic): the DP step (ghost clipping + blocked noise) of the bench MLP
+  takes at most GOAL_DP_OVER_NONPRIVATE_MEMORY × the non-private step's peak."""
+  import jax
+  from dpal_jax import models, optim
+  from dpal_jax.dpsgd.trainer import Trainer
+  config = mlp.get_config()
+  x = np.zeros((8,) + tuple(config.bench.input_shape), np.float32)
+  y = np.zeros(8, np.int32)
+  peaks = {}
+  for private in (True, False):
+    trainer = Trainer(models.get('mlp', num_classes=10), optim.get('sgd', 0.1), task='multiclass',
+                      clip_norm=1.0, physical_batch_size=config.train.physical_batch_size)
+    state = trainer.init(jax.random.key(0), x)
+    trainer.precompile(state, x, y, [config.train.physical_batch_size], private=private)
+    peaks[private] = trainer.peak_memory_bytes()
+  assert trainer.grad_method == 'ghost'
+  assert peaks[True] <= bench.GOAL_DP_OVER_NONPRIVATE_MEMORY * peaks[False]
