@@ -175,6 +175,9 @@ def from_config(config, pool_size: int) -> Campaign | None:
   if not config.privacy.enabled or config.privacy.mode != 'cohort_exact':
     raise ConfigError('privacy.ledger_path needs privacy.enabled and privacy.mode \'cohort_exact\' (the '
                       'original\'s modes may overspend); set them, or unset privacy.ledger_path')
+  if distributed.runtime().multi_process:
+    raise ConfigError('privacy.ledger_path is for single-process runs (each process would reserve): run '
+                      'the campaign on one process, or unset privacy.ledger_path')
   if config.privacy.get('group_epsilon') or config.dataset.get('max_records_per_person'):
     raise ConfigError('privacy.ledger_path does not yet combine with per-group budgets or persons '
                       '(privacy.group_epsilon, dataset.max_records_per_person): the pool ledger names its '
