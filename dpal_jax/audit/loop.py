@@ -89,6 +89,10 @@ class Loop(protocol.Loop):
                         "train.optimizer='sgd'")
     if not config.privacy.enabled:
       raise ConfigError('privacy.enabled is False: there is no claimed ε to audit; set it to True')
+    if config.privacy.get('epsilon_al_split', 'fixed') != 'fixed':
+      raise ConfigError("privacy.epsilon_al_split 'auto': the audit needs the query budget the run spends, "
+                        'and auto chooses it below privacy.epsilon_al; set privacy.epsilon_al to the '
+                        "chosen value (python -m dpal_jax.plan prints it) and privacy.epsilon_al_split='fixed'")
     if audit.guesses > audit.canaries:
       raise ConfigError(f'audit.guesses ({audit.guesses}) must be at most audit.canaries '
                         f'({audit.canaries}); lower it or plant more canaries')

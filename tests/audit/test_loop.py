@@ -91,6 +91,10 @@ def test_config_errors_name_the_field():
   with pytest.raises(ConfigError, match='audit: the config has no audit section'):
     audit_loop.Loop(config)
   config = tiny_audit.get_config()
+  config.privacy.epsilon_al_split = 'auto'
+  with pytest.raises(ConfigError, match="privacy.epsilon_al_split 'auto'.*privacy.epsilon_al_split='fixed'"):
+    audit_loop.Loop(config)
+  config = tiny_audit.get_config()
   config.audit.canary_kind = 'pixel'
   with pytest.raises(ConfigError, match='audit.canary_kind'):
     config_schema.check(config)
