@@ -3,13 +3,13 @@
 `Campaign(config, pool_size, pool_id)` reads the pool ledger (`privacy.ledger_store`) without writing:
 the run's candidates (pool examples no closed campaign labeled) and the prior every unit of the run starts
 from (`ledger_store.prior_of` the candidates). The loop plans from them. Then, under the workdir lock:
-- `reserve(workdir, plan)`: under the pool ledger's lock, re-reads it; a run resumed in the same workdir
-  finds its own reservation and keeps its candidates and prior (so its plan is the one it committed);
-  a new run takes the candidates and prior as they are now (another campaign may have reserved since
-  they were read: then `replan` is called) and appends its reservation: the worst case of its plan per
-  unit. Nothing is spent before this record is on disk;
-- `record(state, kind)`: after each committed stage ('spend') and when the run ends ('close': this
-  releases what the reservation held beyond the spend).
+- `reserve(workdir, plan, plan_for)`: under the pool ledger's lock, re-reads it; a run resumed in the same
+  workdir finds its own reservation and keeps its candidates and prior (so its plan is the one it
+  committed); a new run takes the candidates and prior as they are now (another campaign may have
+  reserved since they were read: the plan is then made again) and appends its reservation: per unit the
+  worst case of its plan. Nothing is spent before this record is on disk;
+- `record(kind, …)`: after each committed stage ('spend') and when the run ends ('close': this releases
+  what the reservation held beyond the spend).
 """
 
 import dataclasses

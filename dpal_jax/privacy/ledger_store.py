@@ -47,7 +47,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from dpal_jax.errors import CheckpointError
-from dpal_jax.errors import ConfigError
 from dpal_jax.privacy import accounting
 from dpal_jax.privacy import events as events_lib
 
