@@ -1,8 +1,9 @@
 """A run as one campaign on a pool's persistent ledger (`privacy.ledger_path`; docs/budgets.md).
 
 `Campaign(config, pool_size, pool_id)` reads the pool ledger (`privacy.ledger_store`) without writing:
-the run's candidates (pool examples no closed campaign labeled) and the prior every unit of the run starts
-from (`ledger_store.prior_of` the candidates). The loop plans from them. Then, under the workdir lock:
+the run's candidates (pool examples no closed campaign labeled) and, provisionally from the closed
+campaigns alone, the prior every unit of the run starts from (`ledger_store.prior_of` the candidates).
+The loop plans from them. Then, under the workdir lock:
 - `reserve(workdir, plan, plan_for)`: under the pool ledger's lock, re-reads it; a run resumed in the same
   workdir finds its own reservation and keeps its candidates and prior (so its plan is the one it
   committed); a new run takes the candidates and prior as they are now (another campaign may have
@@ -68,7 +69,11 @@ class Campaign:
     self.store = ledger_store.Store(config.privacy.ledger_path)
     self.config, self.pool_size, self.pool_id = config, pool_size, pool_id
     self.name = None
-    self.candidates, self.prior = self._current(self.store.records())
+    # Provisional: open campaigns (a concurrent run, or this run's own reservation when it resumes) are
+    # left out here; `reserve` re-reads everything under the lock and plans again if that changes anything.
+    records = self.store.records()
+    self._check_budget(records)
+    self.candidates, self.prior = self._current(ledger_store.without_open(records))
 
   def _check_budget(self, records) -> None:
     found = ledger_store.budget(records)

@@ -235,6 +235,12 @@ def histories(records: Sequence[dict], pool_size: int) -> tuple[np.ndarray, list
   return cls, found
 
 
+def without_open(records: Sequence[dict]) -> list[dict]:
+  """The records of closed campaigns only (what a provisional plan reads; never what is counted)."""
+  closed = {c.name for c in campaigns(records) if c.closed}
+  return [r for r in records if r['campaign'] in closed]
+
+
 def labeled_by_closed(records: Sequence[dict], pool_size: int) -> np.ndarray:
   """bool per pool example: labeled by a closed campaign (no longer a candidate)."""
   out = np.zeros(pool_size, bool)

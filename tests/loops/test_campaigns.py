@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from dpal_jax import ledger as ledger_cli
+from dpal_jax.errors import ConfigError
 from dpal_jax.privacy import ledger_store
 from dpal_jax.privacy.ledger import Ledger
 from tests.loops import runs
@@ -141,3 +142,25 @@ def test_a_campaign_whose_query_budget_is_spent_falls_back_to_random_at_no_cost(
   assert ledger_cli.problems(ledger) == []
   epsilons, _ = _class_epsilons(ledger)
   assert epsilons.max() <= p.epsilon * (1 + 1e-6)
+
+
+def test_a_resumed_run_keeps_its_reservation_and_a_new_one_plans_from_it(tmp_path):
+  from dpal_jax.loops import campaign as campaign_lib  # pylint: disable=g-import-not-at-top
+  from dpal_jax.loops import common  # pylint: disable=g-import-not-at-top
+  from tests.configs import tiny_campaign  # pylint: disable=g-import-not-at-top
+  config = tiny_campaign.get_config()
+  config.privacy.ledger_path = ledger = str(tmp_path / 'ledger')
+  plan_for = lambda candidates, prior: common.checked_plan(config, len(candidates), prior=prior)
+  first = campaign_lib.from_config(config, 1500)
+  plan = plan_for(first.candidates, first.prior)
+  assert first.reserve(str(tmp_path / 'a'), plan, plan_for) is plan   # nothing changed: the same plan
+  # Killed now. Resumed in the same workdir: its own open reservation is not a prior to itself.
+  again = campaign_lib.from_config(config, 1500)
+  assert again.prior == []
+  again.reserve(str(tmp_path / 'a'), plan, plan_for)
+  assert again.name == first.name and len(ledger_store.Store(ledger).records()) == 1
+  # Another run meanwhile plans from the open reservation's worst case, which leaves it nothing.
+  other = campaign_lib.from_config(config, 1500)
+  with pytest.raises(ConfigError, match='nothing is left'):
+    other.reserve(str(tmp_path / 'b'), plan, plan_for)
+  assert len(ledger_store.Store(ledger).records()) == 1
