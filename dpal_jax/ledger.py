@@ -29,7 +29,7 @@ from dpal_jax import cli
 from dpal_jax.errors import ConfigError
 from dpal_jax.privacy import ledger_store
 
-_JSON = flags.DEFINE_bool('json', False, 'show: print one JSON object instead of tables.')
+_JSON = None   # --json, defined only when run as a command (`define_flags`): importing defines no flag
 TOLERANCE = 1e-6   # relative: recomputed vs recorded ε, and slack above the budget (as the run's ledger)
 PLD_DISCRETIZATION = 1e-3   # the runs' PLD discretisation (privacy.accounting)
 
@@ -155,13 +155,20 @@ def format_report(data: dict) -> str:
   return '\n'.join(lines)
 
 
+def define_flags() -> None:
+  """Defines --json (only for the command, so that importing this module next to another command's
+  module, as tests do, defines no flag twice)."""
+  global _JSON
+  _JSON = flags.DEFINE_bool('json', False, 'show: print one JSON object instead of tables.')
+
+
 def main(argv: list[str]) -> None:
   if len(argv) != 3 or argv[1] not in ('show', 'check'):
     raise ConfigError('usage: python -m dpal_jax.ledger show PATH [--json] | check PATH')
   command, path = argv[1], argv[2]
   if command == 'show':
     data = report(path)
-    print(json.dumps(data, indent=1) if _JSON.value else format_report(data))
+    print(json.dumps(data, indent=1) if _JSON is not None and _JSON.value else format_report(data))
     return
   found = problems(path)
   for line in found:
@@ -174,5 +181,6 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == '__main__':
+  define_flags()
   cli.run(main)
 

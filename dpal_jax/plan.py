@@ -19,8 +19,15 @@ from dpal_jax.loops import units
 from dpal_jax.privacy.plan import Plan
 from dpal_jax.privacy.planner import make_plan
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
-_JSON = flags.DEFINE_bool('json', False, 'Print plan.json instead of a table.')
+_CONFIG = _JSON = None   # defined only when run as a command (`define_flags`): importing defines no flag
+
+
+def define_flags() -> None:
+  """Defines --config and --json (only for the command, so that importing `format_plan` next to another
+  command's module, as tests do, defines no flag twice)."""
+  global _CONFIG, _JSON
+  _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.', lock_config=True)
+  _JSON = flags.DEFINE_bool('json', False, 'Print plan.json instead of a table.')
 
 
 _SYMBOLS = {'epsilon': 'ε', 'noise_multiplier': 'σ', 'sample_rate': 'rate'}   # mechanism parameters
@@ -101,4 +108,5 @@ def _plan(config) -> Plan:
 
 
 if __name__ == '__main__':
+  define_flags()
   cli.run(main)

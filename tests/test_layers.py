@@ -77,3 +77,20 @@ def test_no_module_imports_a_layer_above_its_own(relpath, path):
 def test_no_module_is_over_400_lines():
   long = {rel: n for rel, path in _modules() if (n := len(open(path).read().splitlines())) > 400}
   assert not long, long
+
+
+def test_importing_any_module_starts_no_jax_backend():
+  """A module-level JAX computation starts the backend at import: before `main` has quieted JAX's
+  start-up logs (a bad config then prints more than its one error line) and before a multi-process
+  run has joined (`jax.distributed.initialize` must come first)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  entry_points = set(LAYERS[-1])   # they define their command's flags at import; each runs alone
+  names = sorted('.'.join(rel[:-3].split(os.sep)).removesuffix('.__init__')
+                 for rel, _ in _modules() if _layer_of(rel) not in entry_points | {'main'})
+  code = ('import importlib, jax._src.xla_bridge as xb\n'
+          f'for name in {names!r}:\n'
+          '  importlib.import_module(name)\n'
+          '  assert not xb._backends, f"importing {name} started a JAX backend"\n')
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300,
+                          cwd=os.path.dirname(PACKAGE))
+  assert result.returncode == 0, result.stderr[-2000:]

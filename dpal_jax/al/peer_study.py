@@ -13,12 +13,13 @@ sensitivity the private top-k of `privacy.mechanisms` is calibrated on (clamp Δ
 """
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
 
 LOG_OFFSET = 1e-10
-JS_RANGE = float(jnp.log(2.0))   # Δ: the largest JS divergence of two distributions, in nats
+JS_RANGE = math.log(2.0)   # Δ: the largest JS divergence of two distributions, in nats
 
 
 def _pairs(probs: jax.Array) -> tuple[jax.Array, jax.Array]:
