@@ -1,10 +1,11 @@
 """Small-data medical DP active learning, offline: scikit-learn's breast-cancer data (569 patients, 30
-features; a pool of 400, 169 held out), 3 public sites, 10 initial labels, 3 per round for 5 rounds, and
+features; a pool of 400, 169 held out), 10 initial labels, 3 per round for 5 rounds, and
 ε = 2 for every patient, all-inclusive (training and the private entropy query, δ = 1e-4).
 
 Logistic regression (31 parameters per class, SGD) on features scaled by the dataset's published ranges
 (dpal_jax/data/breast_cancer.py: no privacy cost). Campaigns on one pool share a budget with
 privacy.ledger_path; al.fallback = 'random' selects at random once the query budget is spent (docs/budgets.md).
+configs/oncology_sites.py gives its 3 sites their own budgets.
   python -m dpal_jax.main --config=configs/oncology_breast_cancer.py --workdir=/tmp/onc
 """
 
