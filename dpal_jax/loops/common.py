@@ -7,6 +7,7 @@ The trainer is data-parallel over every device of every process when there is mo
 import jax
 
 from dpal_jax import data
+from dpal_jax import evaluation
 from dpal_jax import models
 from dpal_jax import optim
 from dpal_jax.dpsgd import sharding
@@ -60,3 +61,19 @@ def checked_plan(config, pool_size: int, prior=(), groups=None) -> Plan:
         f'privacy.mode {plan.mode!r} planned ε={worst:.4f} above privacy.epsilon '
         f'({plan.target_epsilon}); lower train.epochs or raise privacy.epsilon')
   return plan
+
+
+def phase_release(model, params, dataset, ledger, num_labeled: int, spec, phase: int,
+                  eval_batch_size: int) -> tuple[dict, str]:
+  """The metrics row and log line of a trained DP-SGD phase: its test metric and the ε spent so far.
+
+  Only DP outputs: the parameters' test metric, the plan's public steps and σ, the ledger's ε. The
+  training loss and the realised Poisson batch sizes are never part of it."""
+  metric_name, value = evaluation.evaluate(model, params, dataset, batch_size=eval_batch_size)
+  epsilons = ledger.epsilon_per_cohort()
+  row = {'phase': phase, 'num_labeled': int(num_labeled), 'steps': spec.steps,
+         'noise_multiplier': spec.noise_multiplier, metric_name: value, 'test_metric': value,
+         'epsilon_per_cohort': epsilons, 'epsilon_spent_max': max(epsilons)}
+  log = (f'Phase {phase}: {row["num_labeled"]} labeled, {spec.steps} steps, test {metric_name} '
+         f'{value:.4f}, max ε {row["epsilon_spent_max"]:.3f}.')
+  return row, log

@@ -179,14 +179,8 @@ class Loop(protocol.Loop):
       train = finetune.run(config, self.finetune_trainer, train, x, dataset.x_train[pool.unlabeled()],
                            rng=state.randomness.rng, key=state.randomness.next_key())
     state.ledger.record_phase(phase, spec.sample_rates, spec.noise_multiplier, spec.steps)
-    metric_name, value = evaluation.evaluate(self.trainer.model, train.params, dataset,
-                                             batch_size=config.train.eval_batch_size)
-    epsilons = state.ledger.epsilon_per_cohort()
-    row = {'phase': phase, 'num_labeled': int(len(pool.labeled)), 'steps': spec.steps,
-           'noise_multiplier': spec.noise_multiplier, metric_name: value, 'test_metric': value,
-           'epsilon_per_cohort': epsilons, 'epsilon_spent_max': max(epsilons)}
-    log = (f'Phase {phase}: {row["num_labeled"]} labeled, {spec.steps} steps, test {metric_name} '
-           f'{value:.4f}, max ε {row["epsilon_spent_max"]:.3f}.')
+    row, log = common.phase_release(self.trainer.model, train.params, dataset, state.ledger,
+                                    len(pool.labeled), spec, phase, config.train.eval_batch_size)
     return state.replace(train=train, history=state.history + (row,)), protocol.Release(log, row)
 
   def summary(self, state: RunState) -> dict:

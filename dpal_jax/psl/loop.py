@@ -177,14 +177,9 @@ class Loop(protocol.Loop):
         rng=state.randomness.rng, key=state.randomness.next_key(), private=config.privacy.enabled,
         phase=phase)
     state.ledger.record_phase(phase, spec.sample_rates, spec.noise_multiplier, spec.steps)
-    metric_name, value = evaluation.evaluate(self.trainer.model, teacher.params, dataset,
-                                             batch_size=config.train.eval_batch_size)
-    epsilons = state.ledger.epsilon_per_cohort()
-    row = {'phase': phase, 'num_labeled': int(len(pool.labeled)), 'steps': spec.steps,
-           'noise_multiplier': spec.noise_multiplier, metric_name: value, 'test_metric': value,
-           'epsilon_per_cohort': epsilons, 'epsilon_spent_max': max(epsilons)}
-    log = (f'Phase {phase}: {row["num_labeled"]} labeled, {spec.steps} steps, test {metric_name} '
-           f'{value:.4f}, max ε {row["epsilon_spent_max"]:.3f}.')
+    row, log = common.phase_release(self.trainer.model, teacher.params, dataset, state.ledger,
+                                    len(pool.labeled), spec, phase, config.train.eval_batch_size)
+    metric_name = evaluation.metric_name(dataset.task)
     peers = state.train.peers
     if phase < len(self.plan.phases) - 1:
       peers = self._study(teacher.params, peers, pool, state.randomness.rng)
