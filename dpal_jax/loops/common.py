@@ -12,6 +12,7 @@ from dpal_jax import models
 from dpal_jax import optim
 from dpal_jax.dpsgd import sharding
 from dpal_jax.dpsgd.trainer import Trainer
+from dpal_jax.errors import CheckpointError
 from dpal_jax.errors import ConfigError
 from dpal_jax.privacy import planner
 from dpal_jax.privacy.modes import ORIGINAL_MODES
@@ -77,3 +78,35 @@ def phase_release(model, params, dataset, ledger, num_labeled: int, spec, phase:
   log = (f'Phase {phase}: {row["num_labeled"]} labeled, {spec.steps} steps, test {metric_name} '
          f'{value:.4f}, max ε {row["epsilon_spent_max"]:.3f}.')
   return row, log
+
+
+# Loops of alternating stages: odd stages train a phase, even stages query (DP-AL, PSL).
+
+def run_alternating_stage(loop, state, stage: int):
+  """Stage `stage` of a loop that alternates phases and queries: `loop._train_and_evaluate(state,
+  phase)` for odd stages (phase 0, 1, ...), `loop._query(state, phase)` for even ones (phase 1, 2, ...)."""
+  # pylint: disable=protected-access
+  if stage % 2:
+    return loop._train_and_evaluate(state, phase=(stage - 1) // 2)
+  return loop._query(state, phase=stage // 2)
+
+
+def check_alternating_stages(state, plan, fallback_rounds: int = 0) -> None:
+  """Refuses a restored state of an alternating loop whose ledger, pool or history does not fit its stage.
+
+  After stage s (a stop, `state.stopped`, is a stage that spent nothing) the ledger holds ⌈s/2⌉ phases and,
+  with private queries, ⌊s/2⌋ paid query rounds less the `fallback_rounds` that selected at random (free);
+  the pool holds ⌊s/2⌋ + 1 cohorts and the history ⌈s/2⌉ rows. Anything else is a checkpoint from another
+  run or a damaged one: resuming it could pay twice or publish a ledger that does not cover the run."""
+  done = state.stage - (state.stopped is not None)
+  phases, queries = (done + 1) // 2, done // 2
+  ledger = state.ledger.to_dict()
+  paid = len(ledger['queries']) + fallback_rounds
+  if (len(ledger['phases']), paid) != (phases, queries if plan.private_queries else 0):
+    raise CheckpointError(
+        f'checkpoint {state.stage} holds a ledger of {len(ledger["phases"])} phases and '
+        f'{len(ledger["queries"])} queries, which does not fit its stage; nothing was changed. Start '
+        'a new run with a new --workdir')
+  if state.pool is None or state.pool.num_cohorts != queries + 1 or len(state.history) != phases:
+    raise CheckpointError(f'checkpoint {state.stage} holds a pool or history that does not fit its '
+                          'stage; nothing was changed. Start a new run with a new --workdir')

@@ -17,7 +17,6 @@ from dpal_jax import evaluation
 from dpal_jax import models
 from dpal_jax.al import strategies
 from dpal_jax.errors import BudgetExceededError
-from dpal_jax.errors import CheckpointError
 from dpal_jax.loops import campaign as campaign_lib
 from dpal_jax.loops import common
 from dpal_jax.loops import ema_phase
@@ -79,23 +78,10 @@ class Loop(protocol.Loop):
     return self.trainer.init(jax.random.PRNGKey(0), self.dataset.x_train[:1])
 
   def check_restored(self, state: RunState) -> None:
-    done = state.stage - (state.stopped is not None)   # a stop is a stage that spent nothing
-    phases, queries = (done + 1) // 2, done // 2
-    ledger = state.ledger.to_dict()
-    paid = len(ledger['queries']) + len(campaign_lib.fallback_rounds(self.plan, state))
-    if (len(ledger['phases']), paid) != (phases, queries if self.plan.private_queries else 0):
-      raise CheckpointError(
-          f'checkpoint {state.stage} holds a ledger of {len(ledger["phases"])} phases and '
-          f'{len(ledger["queries"])} queries, which does not fit its stage; nothing was changed. Start '
-          'a new run with a new --workdir')
-    if state.pool is None or state.pool.num_cohorts != queries + 1 or len(state.history) != phases:
-      raise CheckpointError(f'checkpoint {state.stage} holds a pool or history that does not fit its '
-                            'stage; nothing was changed. Start a new run with a new --workdir')
+    common.check_alternating_stages(state, self.plan, len(campaign_lib.fallback_rounds(self.plan, state)))
 
   def run_stage(self, state: RunState, stage: int):
-    if stage % 2:
-      return self._train_and_evaluate(state, phase=(stage - 1) // 2)
-    return self._query(state, phase=stage // 2)
+    return common.run_alternating_stage(self, state, stage)
 
   # Stages.
 

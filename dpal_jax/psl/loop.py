@@ -51,7 +51,6 @@ from dpal_jax import validate
 from dpal_jax.al import strategies
 from dpal_jax.data.pool import Pool
 from dpal_jax.dpsgd.train_state import TrainState
-from dpal_jax.errors import CheckpointError
 from dpal_jax.errors import ConfigError
 from dpal_jax.loops import common
 from dpal_jax.loops import protocol
@@ -147,18 +146,10 @@ class Loop(protocol.Loop):
                           self.dataset.x_train[:1])
 
   def check_restored(self, state: RunState) -> None:
-    phases, queries = (state.stage + 1) // 2, state.stage // 2
-    ledger = state.ledger.to_dict()
-    charged = queries if self.plan.private_queries else 0
-    if (len(ledger['phases']), len(ledger['queries'])) != (phases, charged) or state.pool is None or \
-        state.pool.num_cohorts != queries + 1 or len(state.history) != phases:
-      raise CheckpointError(f'checkpoint {state.stage} holds a ledger, pool or history that does not fit '
-                            'its stage; nothing was changed. Start a new run with a new --workdir')
+    common.check_alternating_stages(state, self.plan)
 
   def run_stage(self, state: RunState, stage: int):
-    if stage % 2:
-      return self._train_and_evaluate(state, phase=(stage - 1) // 2)
-    return self._query(state, phase=stage // 2)
+    return common.run_alternating_stage(self, state, stage)
 
   # Stages.
 
