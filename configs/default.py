@@ -19,6 +19,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.dataset.image_size = ml_collections.config_dict.placeholder(int)  # MedMNIST 28/64/128/224
   config.dataset.noise = 'clean'      # noise added to the pool: 'clean' | 'blank' | 'diverse' | 'class'
   config.dataset.noise_mult = 1.0     # round(noise_mult × pool size) noisy examples; 'clean' ignores it
+  # A fixed, data-independent transform of every example (data.FEATURES): 'pixels' (none) | 'scattering'
+  # (wavelet scattering, J = 2: 28×28 → 7×7×81, normalised per image; docs/selection.md).
+  config.dataset.features = 'pixels'
   # Simulated privacy units (data.units, docs/budgets.md): S public sites 'site_0'…, for per-group budgets;
   # persons of 1…R records (the person becomes the privacy unit; al sizes then count persons). 0: none.
   config.dataset.sites = 0
@@ -39,6 +42,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.grad_method = 'auto'   # 'auto' | 'vmap' | 'ghost' (Dense-only) | 'conv' (Conv/Dense/GN)
   config.train.eval_batch_size = 1024
   config.train.fresh_init = False     # True: a fresh network (and optimizer state) every phase, as LHD
+  # 'poisson': the accountant's Poisson batches | 'shuffled': a permutation per epoch (non-private only)
+  config.train.batching = 'poisson'
   # Confident fine-tuning (docs/lhd.md): after each phase, train on the labeled set and the pool points
   # predicted with probability > 0.8, all with the model's own labels and strong augmentation.
   config.train.finetune_confident = False   # refused under privacy.enabled

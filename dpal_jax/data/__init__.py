@@ -3,8 +3,11 @@
 Every loader takes `data_dir`, `test_size` and `seed`; a few take more (an image size). Those options
 reach a loader only through LOADER_OPTIONS, so a `dataset` option set for a loader that does not take
 it is a ConfigError naming it, never a TypeError. `load_from_config` then applies the noise setting
-(`dataset.noise`, `dataset.noise_mult`; `data.noise_settings`) to whatever the loader returned.
+(`dataset.noise`, `dataset.noise_mult`; `data.noise_settings`) to whatever the loader returned, and the
+fixed feature transform `dataset.features` (FEATURES) to every example.
 """
+
+import dataclasses
 
 from dpal_jax import registry
 from dpal_jax import validate
@@ -27,6 +30,14 @@ DATASETS = {
     'snli': 'dpal_jax.data.snli:load',
     'four_moons': 'dpal_jax.data.four_moons:load',
     'breast_cancer': 'dpal_jax.data.breast_cancer:load',
+}
+
+
+# Fixed, data-independent feature transforms of each example (`dataset.features`): name -> function
+# [N, ...] -> [N, ...] whose row i depends on example i and public constants only. 'pixels': none.
+FEATURES = {
+    'pixels': None,
+    'scattering': 'dpal_jax.data.scattering:scatter',
 }
 
 
@@ -62,7 +73,8 @@ def loader_options(dataset_config) -> dict:
 
 def load_from_config(dataset_config):
   """The dataset of config section `dataset`: name, data_dir, test_size, the loader's own options and
-  the noise setting appended to its pool (`noise`, `noise_mult`), and simulated privacy units (`sites`,
+  the noise setting appended to its pool (`noise`, `noise_mult`), the feature transform (`features`,
+  applied after the noise, to pool and test alike), and simulated privacy units (`sites`,
   `max_records_per_person`: `data.units`).
 
   The test split and the noise are drawn with seed 0 whatever `config.seed`, so every run of a dataset
@@ -71,5 +83,19 @@ def load_from_config(dataset_config):
   dataset = load(dataset_config.name, data_dir=dataset_config.data_dir,
                  test_size=dataset_config.test_size, seed=0, **loader_options(dataset_config))
   dataset = noise_settings.apply(dataset, dataset_config.noise, dataset_config.noise_mult, seed=0)
+  dataset = apply_features(dataset, dataset_config.get('features', 'pixels'))
   return units.apply(dataset, dataset_config.get('sites', 0), dataset_config.get('max_records_per_person', 0),
                      seed=0)
+
+
+def apply_features(dataset, name: str):
+  """`dataset` with the transform FEATURES[name] applied to every pool and test example.
+
+  The transform is a fixed map applied to each example on its own, so it is post-processing of each
+  record: it costs no privacy, and a DP computation on the features is DP for the records.
+  """
+  validate.choice('dataset.features', name, FEATURES)
+  if FEATURES[name] is None:
+    return dataset
+  transform = registry.resolve(FEATURES, name, 'dataset.features')
+  return dataclasses.replace(dataset, x_train=transform(dataset.x_train), x_test=transform(dataset.x_test))
