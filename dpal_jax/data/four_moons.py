@@ -1,10 +1,11 @@
 """`four_moons`: the heteroskedastic toy of LHD (Khosla et al., ECAI 2023), 2-D points in 4 classes.
 
 Two `sklearn.datasets.make_moons(6000, noise=0.1)` pairs, the second shifted by (+4, 0) and labelled
-2 and 3, give 12,000 clean points: four moons of 3,000. The pool holds moons 1, 2 and 3 with their true
-labels (9,000 points) and moon 0 with labels drawn uniformly from {0, 1, 2, 3}, appended 6 more times
-with the same labels (7 × 3,000 = 21,000 noisy points): 30,000 points, 70 % noisy, in a seeded random
-order, `noisy` marking the moon-0 points. The test set is the 12,000 clean points with their true
+2 and 3, give 12,000 clean points: four moons of 3,000. As in the paper's script (both pairs drawn with
+one `random_state`), the second pair is the first one shifted, point for point. The pool holds moons 1,
+2 and 3 with their true labels (9,000 points) and moon 0 with labels drawn uniformly from {0, 1, 2, 3},
+appended 6 more times with the same labels (7 × 3,000 = 21,000 noisy points): 30,000 points, 70 % noisy,
+in a seeded random order, `noisy` marking the moon-0 points. The test set is the 12,000 clean points with their true
 labels, so a model that learns moon 0's noise loses up to a quarter of its test accuracy. Deterministic
 in `seed`; `data_dir` is unused (nothing is read).
 """
@@ -31,10 +32,9 @@ def load(*, data_dir: str | None = None, test_size: int | None = None, seed: int
                       f'is its {TEST_SIZE} clean points')
   from sklearn import datasets  # imported here, not above: it takes 2–3 s
   rng = np.random.default_rng(seed)
-  pairs = [datasets.make_moons(POINTS_PER_PAIR, noise=NOISE, random_state=int(s))
-           for s in rng.integers(0, 2**31, 2)]
-  x = np.concatenate([pairs[0][0], pairs[1][0] + np.asarray(SHIFT)]).astype(np.float32)
-  y = np.concatenate([pairs[0][1], pairs[1][1] + 2]).astype(np.int32)
+  pair_x, pair_y = datasets.make_moons(POINTS_PER_PAIR, noise=NOISE, random_state=int(rng.integers(2**31)))
+  x = np.concatenate([pair_x, pair_x + np.asarray(SHIFT)]).astype(np.float32)
+  y = np.concatenate([pair_y, pair_y + 2]).astype(np.int32)
   moon = y == NOISY_MOON
   y_relabelled = rng.integers(0, NUM_CLASSES, int(moon.sum())).astype(np.int32)
   x_pool = np.concatenate([x[~moon], np.tile(x[moon], (COPIES, 1))])

@@ -65,3 +65,10 @@ def test_a_noise_setting_on_top_is_refused():
   config.noise = 'blank'
   with pytest.raises(ConfigError, match=r"dataset.noise \('blank'\): dataset 'four_moons' is noisy by"):
     data.load_from_config(config)
+
+
+def test_the_second_pair_is_the_first_shifted_point_for_point(moons):
+  first, second = moons.y_test < 2, moons.y_test >= 2   # as the paper's script: one random_state for both
+  shifted = moons.x_test[first] + np.float32(four_moons.SHIFT)
+  np.testing.assert_allclose(moons.x_test[second], shifted, atol=1e-6)
+  np.testing.assert_array_equal(moons.y_test[second], moons.y_test[first] + 2)
