@@ -1,11 +1,11 @@
-"""Empirical privacy audit of the offline default (loop `audit`, `python -m dpal_jax.audit`).
+"""Empirical privacy audit of the offline MLP setting (loop `audit`, `python -m dpal_jax.audit`).
 
-The default's DP-SGD phase and query mechanism on the bundled 8×8 digits, audited with 1000 training
-canaries and 1000 query canaries (one run, 95% confidence). The audit reads every iterate, so it trains
+The DP-SGD phase and query mechanism of configs/mlp_pixels.py on the bundled 8×8 digits, audited with
+1000 training canaries and 1000 query canaries (one run, 95% confidence). The audit reads every iterate, so it trains
 with plain SGD. `add_audit` turns any config into its audit.
 """
 
-from configs import default
+from configs import mlp_pixels
 from dpal_jax.audit import loop as audit_loop
 
 
@@ -18,7 +18,7 @@ def add_audit(config, claimed_epsilon: float | None = None):
 
 
 def get_config():
-  config = default.get_config()
+  config = mlp_pixels.get_config()
   config.dataset.name = 'digits'
   config.dataset.test_size = 297
   config.train.epochs = 10

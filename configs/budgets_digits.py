@@ -10,11 +10,11 @@ entropy of its records. Every person of site_0 ends at ε ≤ 2, of site_1 at ε
   python -m dpal_jax.main --config=configs/budgets_digits.py --workdir=/tmp/budgets
 """
 
-from configs import default
+from configs import mlp_pixels
 
 
 def get_config():
-  config = default.get_config()
+  config = mlp_pixels.get_config()
   config.dataset.name = 'digits'
   config.dataset.test_size = 297
   config.dataset.sites = 3

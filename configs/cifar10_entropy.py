@@ -6,11 +6,11 @@ use privacy.mode = 'cohort_exact'. The original fixed a seed; here the noise is 
 unless --config.seed is given (a known seed makes the noise reproducible, so only for experiments).
 """
 
-from configs import default
+from configs import mlp_pixels
 
 
 def get_config():
-  config = default.get_config()
+  config = mlp_pixels.get_config()
   config.dataset.name = 'cifar10'
   config.model.name = 'resnet9_gn'
   config.train.optimizer = 'nadam'

@@ -6,11 +6,11 @@ schedule (7 rounds of 200 queries) from 200 initial labels. Each query's log lin
 picks are noisy: uncertainty sampling is drawn to the moon whose labels nobody can learn.
 """
 
-from configs import default
+from configs import mlp_pixels
 
 
 def get_config():
-  config = default.get_config()
+  config = mlp_pixels.get_config()
   config.dataset.name = 'four_moons'
   config.dataset.test_size = None     # the 12,000 clean points
   config.model.name = 'mlp'

@@ -10,11 +10,11 @@ CIFAR-10 comes from tfds: set --config.dataset.data_dir to a folder that holds i
 
 import math
 
-from configs import default
+from configs import mlp_pixels
 
 
 def get_config():
-  config = default.get_config()
+  config = mlp_pixels.get_config()
   config.dataset.name = 'cifar10'
   config.dataset.noise = 'blank'
   config.dataset.noise_mult = 4.0

@@ -9,11 +9,11 @@ variant: --config.privacy.enabled=True --config.privacy.epsilon_al=1 --config.al
 
 import math
 
-from configs import default
+from configs import mlp_pixels
 
 
 def get_config():
-  config = default.get_config()
+  config = mlp_pixels.get_config()
   config.dataset.name = 'mnist5k'
   config.dataset.noise = 'blank'
   config.dataset.noise_mult = 4.0

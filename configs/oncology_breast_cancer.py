@@ -9,11 +9,11 @@ configs/oncology_sites.py gives its 3 sites their own budgets.
   python -m dpal_jax.main --config=configs/oncology_breast_cancer.py --workdir=/tmp/onc
 """
 
-from configs import default
+from configs import mlp_pixels
 
 
 def get_config():
-  config = default.get_config()
+  config = mlp_pixels.get_config()
   config.dataset.name = 'breast_cancer'
   config.dataset.test_size = 169
   config.model.name = 'logreg'

@@ -9,7 +9,7 @@ entropy-selected queries a round for up to 8 rounds, or until ε = 8 (δ = 1e-5,
 
 import ml_collections
 
-from configs import default
+from configs import mlp_pixels
 
 
 def pate_section() -> ml_collections.ConfigDict:
@@ -35,7 +35,7 @@ def pate_section() -> ml_collections.ConfigDict:
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = default.get_config()
+  config = mlp_pixels.get_config()
   config.loop = 'pate'
   config.dataset.name = 'mnist5k'
   config.model.name = 'mlp'

@@ -7,7 +7,7 @@ width 32, against 0.07 s for 3 MLPs; measured on 2 shared cores), so CNN peers a
 
 The pool (4000 examples) is small, so half of it is protected (the source protects 90 % of a 50,000-image
 pool; psl.protected_fraction sets it): 2000 candidates remain for 500 initial labels and three queries of
-250. Privacy as the default config: the teacher trains with DP-SGD and the queries use the bounded
+250. Privacy as configs/mlp_pixels.py: the teacher trains with DP-SGD and the queries use the bounded
 peer-study score (`peer_study_js`) through the Laplace top-k, ε = 8 for every unprotected example, queries
 included; protected examples get no DP guarantee (docs/psl.md). For the source's non-private algorithm set
 privacy.enabled = False and privacy.epsilon_al = inf (al.strategy 'peer_study' is then its summed KL).
@@ -15,7 +15,7 @@ privacy.enabled = False and privacy.epsilon_al = inf (al.strategy 'peer_study' i
 
 import ml_collections
 
-from configs import default
+from configs import mlp_pixels
 
 
 def add_psl(config, *, protected_fraction=0.9, peer_model='mlp'):
@@ -39,7 +39,7 @@ def add_psl(config, *, protected_fraction=0.9, peer_model='mlp'):
 
 
 def get_config():
-  config = add_psl(default.get_config(), protected_fraction=0.5)
+  config = add_psl(mlp_pixels.get_config(), protected_fraction=0.5)
   config.al.initial_size = 500
   config.al.query_sizes = (250, 250, 250)
   config.al.labeling_budget = 1250

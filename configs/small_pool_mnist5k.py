@@ -2,16 +2,17 @@
 
 Entropy with the Laplace query as the original (docs/original_dpal.md §b–§c), expected batch E[B] = 250,
 δ = 1/1500 (one over the labels bought), ε = 8 for every labeled example including its queries, of which
-ε_AL = 2 is the query budget spread over the 4 queries (ε_q = 0.5 each). The default model and schedule.
+ε_AL = 2 is the query budget spread over the 4 queries (ε_q = 0.5 each). The model and schedule of
+configs/mlp_pixels.py (the MLP on pixels).
 `scripts/small_pool_compare.py` runs it against random selection and the other query scores
 (docs/selection.md).
 """
 
-from configs import default
+from configs import mlp_pixels
 
 
 def get_config():
-  config = default.get_config()
+  config = mlp_pixels.get_config()
   config.privacy.epsilon = 8.0
   config.privacy.delta = 1 / 1500
   config.privacy.epsilon_al = 2.0

@@ -5,7 +5,7 @@ non-private and at ε = 8 all-inclusive, over seeds; mean ± sd per phase, ε re
       [--settings nonprivate eps8]
 
 Every run is `python -m dpal_jax.main` in its own workdir under OUT/runs (a finished one is not run again,
-so the script resumes). PSL runs configs/psl_mnist5k.py; the others run configs/default.py with the same
+so the script resumes). PSL runs configs/psl_mnist5k.py; the others run configs/mlp_pixels.py with the same
 labels (500 initial, 3 queries of 250) over the whole pool, while PSL's candidates are the unprotected half
 (docs/psl.md §6). Non-private: privacy.enabled = False and privacy.epsilon_al = inf (PSL then uses the
 source's summed-KL score, al.strategy = 'peer_study'). The ε column is the largest over the ledger's units
@@ -39,7 +39,7 @@ def run_args(method: str, setting: str, seed: int) -> list[str]:
     if setting == 'nonprivate':
       args += ['--config.al.strategy=peer_study']
   else:
-    args = ['--config=configs/default.py', f'--config.al.strategy={method}', *LABELS]
+    args = ['--config=configs/mlp_pixels.py', f'--config.al.strategy={method}', *LABELS]
   return args + (NON_PRIVATE if setting == 'nonprivate' else []) + [f'--config.seed={seed}']
 
 

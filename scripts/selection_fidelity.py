@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from configs import default  # pylint: disable=wrong-import-position
+from configs import mlp_pixels  # pylint: disable=wrong-import-position
 from dpal_jax.al import private_scores  # pylint: disable=wrong-import-position
 from dpal_jax.al import strategies  # pylint: disable=wrong-import-position
 from dpal_jax.loops import common  # pylint: disable=wrong-import-position
@@ -64,7 +64,7 @@ def _flags(argv):
 
 def pool_scores(flags, names=('entropy',)):
   """{name: (scores of the unlabeled pool, clamp Δ)} from a model trained on `--initial` examples."""
-  config = default.get_config()
+  config = mlp_pixels.get_config()
   config.dataset.name = flags.dataset
   config.dataset.test_size = 297 if flags.dataset == 'digits' else 1000
   dataset = common.load_dataset(config)

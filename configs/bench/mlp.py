@@ -5,11 +5,11 @@
 
 import ml_collections
 
-from configs import default
+from configs import mlp_pixels
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = default.get_config()
+  config = mlp_pixels.get_config()
   config.model.name = 'mlp'
   config.train.optimizer = 'sgd'
   config.train.learning_rate = 0.1

@@ -1,10 +1,10 @@
 """A seconds-long experiment for the end-to-end tests: the bundled 8×8 digits, a small MLP."""
 
-from configs import default
+from configs import mlp_pixels
 
 
 def get_config():
-  config = default.get_config()
+  config = mlp_pixels.get_config()
   config.seed = 0
   config.dataset.name = 'digits'
   config.dataset.test_size = 297
