@@ -24,6 +24,7 @@ def get_config():
   config.train.batch_size = 16
   config.train.physical_batch_size = 16
   config.train.fresh_init = True
+  config.train.batching = 'shuffled'   # the script's shuffled epochs (non-private; --private sets poisson)
   config.privacy.enabled = False
   config.privacy.epsilon_al = math.inf
   config.al.strategy = 'lhd'

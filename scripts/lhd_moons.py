@@ -40,6 +40,7 @@ def config_for(strategy: str, seed: int, private: bool, epochs: int | None):
     config.train.epochs = epochs
   if private:
     config.privacy.enabled = True
+    config.train.batching = 'poisson'
     config.privacy.epsilon = 8.0
     config.privacy.epsilon_al = 1.0
   config_schema.check(config)

@@ -39,6 +39,7 @@ class Loop(protocol.Loop):
     self.strategy = strategies.from_config(config.al)
     strategies.check_selection(self.strategy, private=self.plan.private_queries)
     self.ema = strategies.needs_ema(self.strategy)   # LHD: train with an EMA and its snapshot
+    self.shuffled = ema_phase.shuffled_batches(config)   # train.batching 'shuffled': non-private epochs
     for phase in range(len(self.plan.phases) if self.ema else 0):
       ema_phase.snapshot_epoch(config, phase)
     self.trainer = common.make_trainer(config, self.dataset,
@@ -155,10 +156,11 @@ class Loop(protocol.Loop):
                   noise_multiplier=spec.noise_multiplier, expected_batch_size=self.plan.expected_batch(phase),
                   rng=state.randomness.rng, key=state.randomness.next_key(), private=config.privacy.enabled,
                   phase=phase, **({} if person_of is None else {'person_of': person_of}))
-    if self.ema:
+    if self.ema or self.shuffled:
       train = ema_phase.train_phase(self.trainer, train, x, y, epochs=ema_phase.phase_epochs(config, phase),
                                     fixed_epoch=ema_phase.snapshot_epoch(config, phase),
-                                    eval_batch_size=config.train.eval_batch_size, **kwargs)
+                                    eval_batch_size=config.train.eval_batch_size,
+                                    shuffled_epochs=self.shuffled, **kwargs)
     else:
       train, _ = self.trainer.train_phase(train, x, y, **kwargs)
     if self.finetune_trainer is not None:   # non-private only (finetune.check)

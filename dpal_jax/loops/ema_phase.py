@@ -12,7 +12,11 @@ state when the snapshot is due:
   rule would read the labeled data without noise; it is never used under DP.
 
 The training accuracies the rule reads are computed from labeled data without noise: they decide only
-the snapshot epoch and are never logged or written.
+the snapshot epoch and are never logged or written. With `train.batching = 'shuffled'` (non-private only,
+`check`) the epochs are the paper's shuffled ones (`dpsgd.shuffled`: one jitted scan per epoch, for any
+strategy, with or without an EMA) and the rule reads the accuracies counted during the epoch, as the
+paper's script does; with Poisson batches (the default) it reads the accuracies on the labeled set after
+the epoch.
 """
 
 import jax
@@ -22,11 +26,21 @@ import numpy as np
 from dpal_jax.al import lhd
 from dpal_jax.al import strategies
 from dpal_jax.dpsgd import sharding
+from dpal_jax.dpsgd import shuffled
 from dpal_jax.dpsgd.train_state import EMATrainState
 from dpal_jax.errors import ConfigError
 from dpal_jax.models import inference
 
 EMA_DECAY = 0.999   # the cap of the mean-teacher schedule min(1 − 1/(t+1), 0.999)
+
+
+def shuffled_batches(config) -> bool:
+  """Whether `train.batching` is 'shuffled'; raises ConfigError for it under privacy.enabled."""
+  batching = config.train.get('batching', 'poisson')
+  if batching == 'shuffled' and config.privacy.enabled:
+    raise ConfigError("train.batching 'shuffled' draws permutations, not the Poisson batches DP-SGD's "
+                      "accounting assumes; set train.batching='poisson' or privacy.enabled=False")
+  return batching == 'shuffled'
 
 
 def phase_epochs(config, phase: int) -> int:
@@ -75,27 +89,44 @@ def _accuracy(model, params, x, y, batch_size) -> float:
 
 
 def train_phase(trainer, state, x: np.ndarray, y: np.ndarray, *, steps: int, epochs: int,
-                fixed_epoch: int | None, key: jax.Array, eval_batch_size: int, **phase_kwargs):
+                fixed_epoch: int | None, key: jax.Array, eval_batch_size: int, shuffled_epochs: bool = False,
+                **phase_kwargs):
   """The phase's `steps` over `epochs` epochs, with the snapshot pair taken once (module docstring).
 
   `phase_kwargs` are `Trainer.train_phase`'s (sample_rates, noise_multiplier, expected_batch_size, rng,
-  private, phase). Returns the train state (with its `snapshot`).
+  private, phase); with `shuffled_epochs` (non-private) the epochs are `dpsgd.shuffled`'s instead and
+  only `phase` is read of them. Without an EMA only `shuffled_epochs` is allowed (nothing to snapshot).
+  Returns the train state (with its `snapshot`, when it has an EMA).
   """
-  if not isinstance(state, EMATrainState):
-    raise ValueError('ema_phase.train_phase needs a Trainer with an EMA (ema_decay)')
+  ema = isinstance(state, EMATrainState)
+  if not (ema or shuffled_epochs):
+    raise ValueError('ema_phase.train_phase needs a Trainer with an EMA (ema_decay) or shuffled epochs')
+  if shuffled_epochs and phase_kwargs.get('private', False):
+    raise ValueError('shuffled epochs are non-private only (check)')
+  where = f'phase {phase_kwargs.get("phase")}'
+  if shuffled_epochs:
+    x, y = sharding.replicate((jnp.asarray(x), jnp.asarray(y)), trainer.mesh)   # sent once per phase
   bounds = [round(steps * e / epochs) for e in range(epochs + 1)]
   rule = lhd.SnapshotRule()
   for epoch in range(epochs):
-    if bounds[epoch + 1] > bounds[epoch]:
-      state, _ = trainer.train_phase(state, x, y, steps=bounds[epoch + 1] - bounds[epoch],
-                                     key=jax.random.fold_in(key, epoch), progress=False, **phase_kwargs)
+    epoch_steps, epoch_key = bounds[epoch + 1] - bounds[epoch], jax.random.fold_in(key, epoch)
+    if shuffled_epochs and epoch_steps:
+      # The paper's accuracies, counted during the epoch (unnoised; only the snapshot moment reads them).
+      state, sensitive_online, sensitive_ema = shuffled.train_epoch(
+          trainer, state, x, y, steps=epoch_steps, key=epoch_key, where=f'{where}, epoch {epoch + 1}')
+    elif epoch_steps:
+      state, _ = trainer.train_phase(state, x, y, steps=epoch_steps, key=epoch_key, progress=False,
+                                     **phase_kwargs)
+    if not ema:
+      continue
     if fixed_epoch is not None:
       due = epoch + 1 == fixed_epoch
     else:
-      # Unnoised accuracies of labeled data: only the (non-private) snapshot moment depends on them.
-      sensitive_gap = (_accuracy(trainer.model, state.params, x, y, eval_batch_size)
-                       - _accuracy(trainer.model, state.ema, x, y, eval_batch_size))
-      due = rule.update(sensitive_gap, last=epoch == epochs - 1)
+      if not (shuffled_epochs and epoch_steps):
+        # Unnoised accuracies of labeled data: only the (non-private) snapshot moment depends on them.
+        sensitive_online = _accuracy(trainer.model, state.params, x, y, eval_batch_size)
+        sensitive_ema = _accuracy(trainer.model, state.ema, x, y, eval_batch_size)
+      due = rule.update(sensitive_online - sensitive_ema, last=epoch == epochs - 1)
     if due:
       copy = lambda tree: jax.tree.map(jnp.array, tree)
       state = state.replace(snapshot={strategies.ONLINE: copy(state.params),

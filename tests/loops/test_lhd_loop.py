@@ -101,3 +101,37 @@ def test_the_snapshot_pair_is_taken_at_its_epoch_and_kept_in_the_train_state():
                                             jax.tree.leaves(early['online'])))
   _, by_rule = _phase(fixed_epoch=None)   # the accuracy rule (non-private): taken at some epoch ≤ 4
   assert set(by_rule) == set(committee)
+
+
+def test_shuffled_batching_is_refused_under_dp_before_anything_is_written(tmp_path):
+  config = tiny.get_config()
+  config.train.batching = 'shuffled'
+  with pytest.raises(ConfigError, match="train.batching 'shuffled' draws permutations, not the Poisson"):
+    loops.run(config, str(tmp_path / 'run'))
+  assert not os.path.exists(tmp_path / 'run')
+
+
+def test_shuffled_epochs_train_the_phase_and_snapshot_by_the_in_epoch_accuracies():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(64, 3)).astype(np.float32)
+  y = (x[:, 0] > 0).astype(np.int32)
+  trainer = _trainer()
+  for fixed_epoch in (4, None):
+    state = ema_phase.train_phase(trainer, trainer.init(jax.random.key(0), x), x, y, steps=16, epochs=4,
+                                  fixed_epoch=fixed_epoch, key=jax.random.key(1), eval_batch_size=64,
+                                  shuffled_epochs=True, private=False, phase=1)
+    assert int(state.step) == 16
+    if fixed_epoch == 4:
+      jax.tree.map(np.testing.assert_array_equal, state.snapshot['online'], state.params)
+  with pytest.raises(ValueError, match='non-private only'):
+    ema_phase.train_phase(trainer, state, x, y, steps=16, epochs=4, fixed_epoch=4, key=jax.random.key(1),
+                          eval_batch_size=64, shuffled_epochs=True, private=True)
+
+
+def test_a_non_private_run_with_shuffled_epochs_trains_every_phase(tmp_path):
+  config = tiny.get_config()
+  config.privacy.enabled, config.privacy.epsilon_al, config.train.batching = False, float('inf'), 'shuffled'
+  config.al.strategy, config.train.fresh_init = 'lhd', True
+  summary = loops.run(config, str(tmp_path / 'run'))
+  assert [p['num_labeled'] for p in summary['phases']] == [300, 400, 500]
+  assert summary['final_test_metric'] > 0.5 and summary['private_selection'] is False
