@@ -2,7 +2,9 @@
 
 Points are tensor products g_i = f¹_i ⊗ f²_i ⊗ … of per-point factors (BADGE: features ⊗ residuals; LHD
 and plain embeddings: one factor), so that a gradient embedding is never materialised:
-⟨g_i, g_j⟩ = Π_m ⟨fᵐ_i, fᵐ_j⟩ and ‖g_i − g_c‖² = ‖g_i‖² + ‖g_c‖² − 2⟨g_i, g_c⟩.
+⟨g_i, g_j⟩ = Π_m ⟨fᵐ_i, fᵐ_j⟩ and ‖g_i − g_c‖² = ‖g_i‖² + ‖g_c‖² − 2⟨g_i, g_c⟩. With one factor the
+distance is summed from the differences instead (the same cost), which the expansion would lose in float32
+for points close together far from the origin.
 
 The first center is the point of largest ‖g‖; each next one is drawn among the points not yet chosen
 with probability ∝ D(x)², D the distance to the nearest chosen center (Arthur & Vassilvitskii 2007, as
@@ -38,7 +40,10 @@ def sq_norms(factors: Sequence[jax.Array]) -> jax.Array:
 
 
 def sq_dist_to(factors: Sequence[jax.Array], norms: jax.Array, c: jax.Array) -> jax.Array:
-  """‖g_i − g_c‖² for every point i (clamped at 0 against rounding)."""
+  """‖g_i − g_c‖² for every point i: from the differences with one factor (exact for copies, no
+  cancellation far from the origin), else from the norms and inner products (clamped at 0)."""
+  if len(factors) == 1:
+    return jnp.sum((factors[0] - factors[0][c])**2, -1)
   inner = 1.0
   for f in factors:
     inner = inner * (f @ f[c])

@@ -89,3 +89,13 @@ def test_small_embeddings_stay_selectable():
   residuals = np.ones((4, 1), np.float32)
   second = [int(kmeans.seeding((residuals, features), jax.random.key(s), k=2)[1]) for s in range(20)]
   assert second.count(3) >= 15
+
+
+def test_one_factor_distances_hold_far_from_the_origin():
+  # Unit-scale spread 10^3 from the origin: ‖g‖² ≈ 10^6, so the norm expansion would err by ~0.1 in float32.
+  rng = np.random.default_rng(4)
+  points = (1e3 + rng.normal(size=(40, 3))).astype(np.float32)
+  np.testing.assert_allclose(kmeans.sq_dist_to((points,), kmeans.sq_norms((points,)), 7),
+                             np.sum((points.astype(np.float64) - points[7])**2, -1), rtol=1e-5)
+  key = jax.random.key(4)
+  assert np.asarray(kmeans.seeding((points,), key, k=10)).tolist() == _reference(points, key, 10)
