@@ -97,7 +97,7 @@ def test_every_field_refuses_nan(field):
     ('train.learning_rate', math.inf, 'finite number > 0'),
     ('train.clip_norm', 0.0, 'in (0, ∞]'),
     ('train.eval_batch_size', 0, 'integer ≥ 1'),
-    ('train.grad_method', 'fast', 'choose one of: auto, conv, ghost, vmap'),
+    ('train.grad_method', 'fast', 'choose one of: auto, conv, conv_two_pass, ghost, vmap'),
     ('seed', -1, 'integer ≥ 0'),
     ('seed', 1.5, 'integer ≥ 0'),
     ('al.query_batch_size', 0, 'integer ≥ 1'),

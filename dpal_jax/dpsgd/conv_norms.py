@@ -12,10 +12,17 @@ GroupNorm's scale and bias get per-example gradients from per-example zero pertu
 (x̂·Δscale_i + Δbias_i added to the output). Norms → clip factors w_i (as `clipped_grad.clip_weights`)
 → Σ_i w_i A_iᵀ δ_i per layer. Memory (docs/performance.md): the norms are computed layer by layer over
 blocks of examples, so only one block's patches live at once; the clipped sum is the layer's own
-weight-gradient contraction of a and w·δ (no patches, no per-example gradients kept). The recorded a and
-δ of every layer are alive until the sum (the book-keeping trade-off: no second backward pass). The result equals `clipped_grad.clipped_grad_sum` (same flat clipping,
-same sensitivity C); models with active dropout are refused, since the batched forward cannot give each
-example its own dropout key as the vmap path does.
+weight-gradient contraction of a and w·δ (no patches, no per-example gradients kept).
+
+Two ways to get from the norms to the sum (`train.grad_method`):
+  * 'conv', book-keeping (`conv_clipped_grad_sum`): one backward pass; every layer's a and δ stay alive
+    until all norms are known, so the step needs ≈ 1.5× the non-private step's memory (ResNet9-GN);
+  * 'conv_two_pass', ghost clipping (`conv_two_pass_clipped_grad_sum`): a backward that computes only
+    the norms, freeing each layer's a and δ as it passes, then the plain backward of Σ_i w_i L_i:
+    ≈ 1.15× the non-private memory, for a second forward and backward.
+Both equal `clipped_grad.clipped_grad_sum` (same flat clipping, same sensitivity C); models with active
+dropout are refused, since the batched forward cannot give each example its own dropout key as the
+vmap path does.
 """
 
 import jax
@@ -116,11 +123,8 @@ def _dims(spatial: int) -> tuple:
   return ('N' + letters + 'C', letters + 'IO', 'N' + letters + 'C')
 
 
-def conv_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x: jnp.ndarray,
-                          y: jnp.ndarray, mask: jnp.ndarray, keys: jax.Array, clip_norm: float):
-  """Returns (Σ_i w_i g_i, per-example losses [B]), equal to `clipped_grad_sum` for the models
-  `is_supported` accepts. Every example's forward uses `keys[0]` (no dropout is active, so unused)."""
-  batch = x.shape[0]
+def _layers(apply_fn: ApplyFn, params, x: jnp.ndarray, key: jax.Array):
+  """(modules, output shapes) of the Conv/Dense/GroupNorm calls of one forward, keyed by module path."""
   modules, out_shapes = {}, {}
 
   def record(next_fun, args, kwargs, context):
@@ -132,54 +136,79 @@ def conv_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x: jnp.nda
 
   def forward(p):
     with nn.intercept_methods(record):
-      return apply_fn(p, x, keys[0])
+      return apply_fn(p, x, key)
   jax.eval_shape(forward, params)
+  return modules, out_shapes
 
-  def perturbation(path):
-    if isinstance(modules[path], nn.GroupNorm):
-      channels = out_shapes[path][-1]
-      return {'scale': jnp.zeros((batch, channels)), 'bias': jnp.zeros((batch, channels))}
-    return jnp.zeros(out_shapes[path])
+
+def _norm_perturbations(modules, out_shapes, batch: int) -> dict:
+  """Per-example zero perturbations of every GroupNorm's scale and bias ([B, C] each)."""
+  return {path: {name: jnp.zeros((batch, out_shapes[path][-1])) for name in ('scale', 'bias')}
+          for path, module in modules.items() if isinstance(module, nn.GroupNorm)}
+
+
+def _tapped_logits(apply_fn: ApplyFn, params, x: jnp.ndarray, key: jax.Array, on_linear, on_norm):
+  """Logits of `apply_fn` with every Conv/Dense output z replaced by `on_linear(path, module, a, z)`
+  (a: the layer's input) and every GroupNorm output y by `on_norm(path, module, x̂, y)` (x̂: its
+  normalised input, before scale and bias)."""
+  inside = [False]
+
+  def tap(next_fun, args, kwargs, context):
+    kind = _kind(context)
+    if inside[0] or kind not in ('linear', 'norm'):
+      return next_fun(*args, **kwargs)
+    path = context.module.path
+    out = next_fun(*args, **kwargs)
+    if kind == 'linear':
+      return on_linear(path, context.module, args[0], out)
+    inside[0] = True   # the parameter-free GroupNorm below must not be tapped
+    normalized = context.module.clone(parent=None, use_scale=False, use_bias=False).apply({}, args[0])
+    inside[0] = False
+    return on_norm(path, context.module, normalized, out)
+
+  with nn.intercept_methods(tap):
+    return apply_fn(params, x, key)
+
+
+def _norm_squares(modules, params, norm_grads) -> jnp.ndarray:
+  """[B] squared norms of the GroupNorms' per-example scale and bias gradients."""
+  return sum(jnp.sum(g ** 2, axis=1) for path in norm_grads
+             for name, g in norm_grads[path].items() if name in _node(params, path))
+
+
+def conv_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x: jnp.ndarray,
+                          y: jnp.ndarray, mask: jnp.ndarray, keys: jax.Array, clip_norm: float):
+  """Returns (Σ_i w_i g_i, per-example losses [B]), equal to `clipped_grad_sum` for the models
+  `is_supported` accepts, by book-keeping (one backward pass; every layer's a and δ kept until the clip
+  factors are known). Every example's forward uses `keys[0]` (no dropout is active, so unused)."""
+  batch = x.shape[0]
+  modules, out_shapes = _layers(apply_fn, params, x, keys[0])
+  linear = [path for path, module in modules.items() if not isinstance(module, nn.GroupNorm)]
 
   def total_loss(perturbations):
-    inputs, inside = {}, [False]
+    inputs = {}
 
-    def tap(next_fun, args, kwargs, context):
-      kind = _kind(context)
-      if inside[0] or kind not in ('linear', 'norm'):
-        return next_fun(*args, **kwargs)
-      path = context.module.path
-      out = next_fun(*args, **kwargs)
-      if kind == 'linear':
-        inputs[path] = args[0]
-        return out + perturbations[path]
-      inside[0] = True   # the parameter-free GroupNorm below must not be tapped
-      normalized = context.module.clone(parent=None, use_scale=False, use_bias=False).apply(
-          {}, args[0])
-      inside[0] = False
+    def on_linear(path, module, a, out):
+      inputs[path] = a
+      return out + perturbations[path]
+
+    def on_norm(path, module, normalized, out):
       shape = (batch,) + (1,) * (out.ndim - 2) + (out.shape[-1],)
       delta = perturbations[path]
       return out + normalized * delta['scale'].reshape(shape) + delta['bias'].reshape(shape)
-
-    with nn.intercept_methods(tap):
-      logits = apply_fn(params, x, keys[0])
+    logits = _tapped_logits(apply_fn, params, x, keys[0], on_linear, on_norm)
     per_example = loss_fn(logits, y)
     return jnp.sum(per_example), (per_example, inputs)
 
-  zeros = {path: perturbation(path) for path in modules}
+  zeros = _norm_perturbations(modules, out_shapes, batch)
+  zeros.update({path: jnp.zeros(out_shapes[path]) for path in linear})
   (_, (losses, inputs)), deltas = jax.value_and_grad(total_loss, has_aux=True)(zeros)
 
-  squares = jnp.zeros((batch,))
-  for path, module in modules.items():
-    node = _node(params, path)
-    if isinstance(module, nn.GroupNorm):
-      for name, g in deltas[path].items():
-        if name in node:
-          squares += jnp.sum(g ** 2, axis=1)
-      continue
+  squares = _norm_squares(modules, params, {p: deltas[p] for p in modules if p not in linear})
+  for path in linear:
     d = deltas[path].reshape(batch, -1, deltas[path].shape[-1])
-    squares += _kernel_squares(module, inputs[path], d)
-    if 'bias' in node:
+    squares += _kernel_squares(modules[path], inputs[path], d)
+    if 'bias' in _node(params, path):
       squares += jnp.sum(jnp.sum(d, axis=1) ** 2, axis=1)
   weights = clip_weights(jnp.sqrt(squares), clip_norm, mask)
 
@@ -196,6 +225,102 @@ def conv_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x: jnp.nda
     if 'bias' in node:
       flat[path + ('bias',)] = jnp.sum(weighted.reshape(-1, weighted.shape[-1]), axis=0)
   return traverse_util.unflatten_dict(flat), losses
+
+
+def _norm_probe(module: nn.Module, has_bias: bool):
+  """The identity on a layer's output z whose backward passes δ = ∂L/∂z through unchanged and returns,
+  as the cotangent of a [B] probe, the per-example squared norms of the layer's kernel (and bias)
+  gradient from its input a and δ. So the norms are computed as the backward reaches the layer, and
+  a and δ can be freed right after (nothing else of them is kept)."""
+  @jax.custom_vjp
+  def probe(out, a, zeros):
+    del a, zeros
+    return out
+
+  def forward(out, a, zeros):
+    del zeros
+    return out, a
+
+  def backward(a, g):
+    d = g.reshape(g.shape[0], -1, g.shape[-1])
+    squares = _kernel_squares(module, a, d)
+    if has_bias:
+      squares += jnp.sum(jnp.sum(d, axis=1) ** 2, axis=1)
+    return g, jnp.zeros_like(a), squares
+
+  probe.defvjp(forward, backward)
+  return probe
+
+
+def _affine_probe(has_scale: bool, has_bias: bool):
+  """x̂·scale + bias (a GroupNorm's output from its normalised input) whose backward also returns, as
+  the cotangent of a [B] probe, the per-example squared norms of the scale and bias gradients,
+  Σ_c (Σ_p x̂_ipc δ_ipc)² and Σ_c (Σ_p δ_ipc)²; the scale and bias get no gradient."""
+  @jax.custom_vjp
+  def probe(normalized, scale, bias, zeros):
+    del zeros
+    return normalized * scale + bias
+
+  def forward(normalized, scale, bias, zeros):
+    del zeros
+    return normalized * scale + bias, (normalized, scale)
+
+  def backward(residuals, g):
+    normalized, scale = residuals
+    rows = lambda t: t.reshape(t.shape[0], -1, t.shape[-1])
+    squares = jnp.zeros(g.shape[:1], g.dtype)
+    if has_scale:
+      squares += jnp.sum(jnp.sum(rows(normalized * g), axis=1) ** 2, axis=1)
+    if has_bias:
+      squares += jnp.sum(jnp.sum(rows(g), axis=1) ** 2, axis=1)
+    return g * scale, jnp.zeros_like(scale), jnp.zeros_like(scale), squares
+
+  probe.defvjp(forward, backward)
+  return probe
+
+
+def conv_two_pass_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x: jnp.ndarray,
+                                   y: jnp.ndarray, mask: jnp.ndarray, keys: jax.Array,
+                                   clip_norm: float):
+  """Returns (Σ_i w_i g_i, per-example losses [B]), equal to `conv_clipped_grad_sum`, in about the
+  memory of the non-private step, for a second forward and backward pass (ghost clipping).
+
+  Pass 1, a forward and a backward that computes no parameter gradient, gives the per-example norms
+  layer by layer as the backward reaches each layer (`_norm_probe`, `_affine_probe`), so no layer's a
+  and δ outlive its own backward step. Pass 2 is the plain backward of Σ_i w_i L_i with the clip
+  factors w_i of pass 1 held constant: its parameter gradient is Σ_i w_i g_i, since every layer acts
+  on each example separately. Pass 2 runs as the branch of a `lax.cond` on the factors (taken unless a
+  factor is NaN, when the sum is NaN either way): its own computation, so XLA neither starts it before
+  pass 1 ends nor hoists its constants (the max-pool backward's index arrays) into pass 1, either of
+  which keeps both passes' buffers alive at once (measured: 1.6–2.2× instead of 1.16×; XLA:CPU drops
+  optimisation barriers).
+  """
+  batch = x.shape[0]
+  modules, _ = _layers(apply_fn, params, x, keys[0])
+  probes = {}
+  for path, module in modules.items():
+    node = _node(params, path)
+    probes[path] = (_affine_probe('scale' in node, 'bias' in node)
+                    if isinstance(module, nn.GroupNorm) else _norm_probe(module, 'bias' in node))
+
+  def norm_pass(zeros):
+    def on_linear(path, module, a, out):
+      return probes[path](out, jax.lax.stop_gradient(a), zeros[path])
+
+    def on_norm(path, module, normalized, out):
+      node = _node(params, path)
+      ones = jnp.ones(out.shape[-1:], out.dtype)
+      return probes[path](normalized, node.get('scale', ones), node.get('bias', 0 * ones), zeros[path])
+    per_example = loss_fn(_tapped_logits(apply_fn, params, x, keys[0], on_linear, on_norm), y)
+    return jnp.sum(per_example), per_example
+
+  (_, losses), squares = jax.value_and_grad(norm_pass, has_aux=True)(
+      {path: jnp.zeros((batch,)) for path in modules})
+  weights = clip_weights(jnp.sqrt(sum(squares.values())), clip_norm, mask)
+
+  weighted = lambda p: jnp.sum(weights * loss_fn(apply_fn(p, x, keys[0]), y))
+  nan = lambda: jax.tree.map(lambda p: jnp.full_like(p, jnp.nan), params)
+  return jax.lax.cond(jnp.sum(weights) >= 0, lambda: jax.grad(weighted)(params), nan), losses
 
 
 def _kernel_squares(module: nn.Module, a: jnp.ndarray, d: jnp.ndarray) -> jnp.ndarray:

@@ -24,16 +24,17 @@ from dpal_jax.dpsgd import clipped_grad, conv_norms, ghost_norm, losses, noise, 
 from dpal_jax.dpsgd.train_state import EMATrainState, TrainState, ema_update
 from dpal_jax.errors import ConfigError
 
-GRAD_METHODS = ('auto', 'vmap', 'ghost', 'conv')
+GRAD_METHODS = ('auto', 'vmap', 'ghost', 'conv', 'conv_two_pass')
 
 
 class Trainer:
   """DP-SGD (or plain SGD with the same sampling) for a Flax classifier.
 
   `grad_method`: 'vmap' (any model), 'ghost' (Dense-only models, see ghost_norm.py), 'conv'
-  (Conv/Dense/GroupNorm models without dropout, see conv_norms.py) or 'auto' (ghost when the model
-  is Dense-only, else conv when it qualifies, else vmap; resolved in `init`). `pad_multiple` defaults to
-  `sampler.choose_pad_multiple`. With `ema_decay` (LHD: 0.999) the state is an `EMATrainState` whose
+  (Conv/Dense/GroupNorm models without dropout, see conv_norms.py: book-keeping, one backward pass),
+  'conv_two_pass' (the same models, the non-private step's memory for a second backward pass) or
+  'auto' (ghost when the model is Dense-only, else conv when it qualifies, else vmap; resolved in
+  `init`). `pad_multiple` defaults to `sampler.choose_pad_multiple`. With `ema_decay` (LHD: 0.999) the state is an `EMATrainState` whose
   `ema` follows the parameters after every step (`train_state.ema_update`; post-processing of the
   private iterates, so free); without it (the default) nothing about the step changes.
   """
@@ -81,10 +82,11 @@ class Trainer:
       raise ConfigError("train.grad_method 'ghost' needs a model made only of Dense layers; "
                         f"{type(self.model).__name__} is not: use 'vmap' or 'auto'")
     conv_ok = conv_norms.is_supported(self.apply_train, params, x_one, key)
-    if self.grad_method == 'conv' and not conv_ok:
-      raise ConfigError("train.grad_method 'conv' needs a model whose parameters all belong to "
-                        f"Conv, Dense and GroupNorm layers, without dropout; {type(self.model).__name__} "
-                        "is not (set model.dropout = 0 or use 'vmap' or 'auto')")
+    if self.grad_method in ('conv', 'conv_two_pass') and not conv_ok:
+      raise ConfigError(f"train.grad_method '{self.grad_method}' needs a model whose parameters all "
+                        "belong to Conv, Dense and GroupNorm layers, without dropout; "
+                        f"{type(self.model).__name__} is not (set model.dropout = 0 or use 'vmap' or "
+                        "'auto')")
     if self.grad_method == 'auto':
       self.grad_method = 'ghost' if dense_only else 'conv' if conv_ok else 'vmap'
     if self.ema_decay is not None:
@@ -95,6 +97,7 @@ class Trainer:
 
   def _private_sum(self, params, x, y, mask, keys):
     fn = {'ghost': ghost_norm.ghost_clipped_grad_sum, 'conv': conv_norms.conv_clipped_grad_sum,
+          'conv_two_pass': conv_norms.conv_two_pass_clipped_grad_sum,
           'vmap': clipped_grad.clipped_grad_sum}[self.grad_method]
     return fn(self.apply_train, self.loss_fn, params, x, y, mask, keys, self.clip_norm)
 

@@ -36,12 +36,14 @@ def make_apply(model):
   return lambda p, x, k: model.apply({'params': p}, x, train=True, rngs={'dropout': k})
 
 
+CONV_PATHS = {'book-keeping': conv_norms.conv_clipped_grad_sum,
+              'two-pass': conv_norms.conv_two_pass_clipped_grad_sum}
+
+
 @functools.cache
-def jitted(model):
-  """(conv path, vmap path), compiled once per model and batch shape (clip_norm is traced)."""
-  apply = make_apply(model)
-  return tuple(jax.jit(functools.partial(fn, apply, LOSS))
-               for fn in (conv_norms.conv_clipped_grad_sum, clipped_grad.clipped_grad_sum))
+def jitted(model, fn):
+  """`fn` for this model, compiled once per batch shape (clip_norm is traced)."""
+  return jax.jit(functools.partial(fn, make_apply(model), LOSS))
 
 
 def inputs(batch, shape, seed=0):
@@ -51,11 +53,12 @@ def inputs(batch, shape, seed=0):
   return x, jnp.asarray(rng.integers(0, 3, batch))
 
 
-def both_paths(model, x, y, mask, clip_norm):
+def both_paths(model, x, y, mask, clip_norm, path='book-keeping'):
   params = model.init(jax.random.key(0), x[:1])['params']
   keys = jax.random.split(jax.random.key(1), len(x))
   assert conv_norms.is_supported(make_apply(model), params, x[:1], keys[0])
-  return tuple(fn(params, x, y, mask, keys, clip_norm) for fn in jitted(model))
+  return tuple(jitted(model, fn)(params, x, y, mask, keys, clip_norm)
+               for fn in (CONV_PATHS[path], clipped_grad.clipped_grad_sum))
 
 
 def assert_trees_close(a, b):
@@ -69,22 +72,24 @@ def assert_trees_close(a, b):
     (ResNet9(num_classes=3), (8, 8, 3)),
 ])
 @pytest.mark.parametrize('clip_norm', [0.1, math.inf])
-def test_conv_path_equals_the_vmap_path(model, shape, clip_norm):
+@pytest.mark.parametrize('path', CONV_PATHS)
+def test_conv_path_equals_the_vmap_path(model, shape, clip_norm, path):
   x, y = inputs(6, shape)
   mask = jnp.array([True, True, False, True, True, False])
-  (conv, conv_losses), (vmap, vmap_losses) = both_paths(model, x, y, mask, clip_norm)
+  (conv, conv_losses), (vmap, vmap_losses) = both_paths(model, x, y, mask, clip_norm, path)
   assert jax.tree.structure(conv) == jax.tree.structure(vmap)
   assert_trees_close(conv, vmap)
   np.testing.assert_allclose(conv_losses, vmap_losses, rtol=1e-5)
 
 
-def test_padded_rows_contribute_nothing():
+@pytest.mark.parametrize('path', CONV_PATHS)
+def test_padded_rows_contribute_nothing(path):
   model = TinyResNet()
   x, y = inputs(6, (8, 8, 3))
   mask = jnp.array([True, False, True, True, False, True])
-  _, (reference, _) = both_paths(model, x, y, mask, 0.5)
+  _, (reference, _) = both_paths(model, x, y, mask, 0.5, path)
   garbage = x.at[1].set(1e3).at[4].set(-7.0)
-  (conv, _), _ = both_paths(model, garbage, y.at[1].set(2), mask, 0.5)
+  (conv, _), _ = both_paths(model, garbage, y.at[1].set(2), mask, 0.5, path)
   assert_trees_close(conv, reference)
 
 

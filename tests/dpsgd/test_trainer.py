@@ -40,7 +40,8 @@ def one_step(trainer, state, noise_multiplier=0.0, private=True, key=1):
 
 
 @pytest.mark.parametrize('grad_method, private, clip_norm', [
-    ('vmap', True, 0.05), ('ghost', True, 0.05), ('conv', True, 0.05), ('vmap', True, math.inf),
+    ('vmap', True, 0.05), ('ghost', True, 0.05), ('conv', True, 0.05), ('conv_two_pass', True, 0.05),
+    ('vmap', True, math.inf),
     ('ghost', False, 0.05)])
 def test_one_logical_step_is_minus_the_clipped_sum_over_the_expected_batch_size(
     grad_method, private, clip_norm):
