@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from configs import default
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -18,7 +20,8 @@ def test_json_output_is_plan_json():
   assert result.returncode == 0, result.stderr
   plan = json.loads(result.stdout)
   assert plan['schema'] == 'dpal_jax.plan/1' and plan['mode'] == 'naive'
-  assert len(plan['phases']) == 4 and len(plan['epsilon_per_cohort']) == 4
+  cohorts = 1 + len(default.get_config().al.query_sizes)
+  assert len(plan['phases']) == cohorts and len(plan['epsilon_per_cohort']) == cohorts
 
 
 def test_table_output_names_phases_queries_and_cohorts():

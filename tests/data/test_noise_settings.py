@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from configs import default
+from configs import mlp_pixels
 from dpal_jax import config_schema
 from dpal_jax import data
 from dpal_jax.data import noise_settings
@@ -172,7 +172,7 @@ def test_the_config_fields_are_checked_up_front():
 
 
 def test_load_from_config_applies_the_setting_to_the_pool_only():
-  config = default.get_config().dataset   # mnist5k: 4,000 pool, 1,000 test
+  config = mlp_pixels.get_config().dataset   # mnist5k pixels: 4,000 pool, 1,000 test
   clean = data.load_from_config(config)
   config.noise, config.noise_mult = 'blank', 0.5
   noisy = data.load_from_config(config)
