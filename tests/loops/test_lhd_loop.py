@@ -30,13 +30,15 @@ def _summary(workdir):
 
 
 @pytest.mark.slow
-def test_lhd_run_killed_after_a_phase_resumes_to_the_uninterrupted_result(tmp_path):
+@pytest.mark.parametrize('batching', ['poisson', 'shuffled'])
+def test_lhd_run_killed_after_a_phase_resumes_to_the_uninterrupted_result(tmp_path, batching):
   whole, killed = str(tmp_path / 'whole'), str(tmp_path / 'killed')
-  code, _, err = runs.run(whole, *NON_PRIVATE)
+  flags = (*NON_PRIVATE, f'--config.train.batching={batching}')
+  code, _, err = runs.run(whole, *flags)
   assert code == 0, err[-2000:]
   # Stage 3 = phase 1 trained: the next query reads the snapshot pair from that checkpoint.
-  runs.kill_after_checkpoint(runs.start(killed, *NON_PRIVATE), killed, 3)
-  code, _, err = runs.run(killed, *NON_PRIVATE)
+  runs.kill_after_checkpoint(runs.start(killed, *flags), killed, 3)
+  code, _, err = runs.run(killed, *flags)
   assert code == 0 and 'Resumed' in err, err[-2000:]
   assert _summary(killed) == _summary(whole)
   assert runs.read(killed, 'metrics.jsonl').count('\n') == 3
