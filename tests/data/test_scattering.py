@@ -98,7 +98,7 @@ def test_refuses_images_it_cannot_transform():
 
 def test_dataset_features_applies_to_pool_and_test_and_names_unknown_ones():
   config = default.get_config().dataset
-  config.name, config.test_size = 'digits', 297
+  config.name, config.test_size, config.features = 'digits', 297, 'pixels'
   pixels = data.load_from_config(config)
   config.features = 'scattering'
   features = data.load_from_config(config)
