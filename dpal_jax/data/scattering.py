@@ -8,7 +8,9 @@ and a Gaussian low-pass φ_J of width 0.8·2^J, the scattering coefficients up t
 each sampled every 2^J pixels: 1 + J·L + L²·J(J−1)/2 channels of (H/2^J)×(W/2^J) values; J = 2, L = 8
 turns a 28×28 digit into 81×7×7 (Mallat, "Group invariant scattering", 2012; Bruna & Mallat 2013). The
 convolutions are products in the Fourier domain of the image reflect-padded by 2^J pixels a side, with
-the filters defined on that padded grid (periodised Gaussians, the Morlet made zero-mean).
+the filters defined on that padded grid (periodised Gaussians, the Morlet made zero-mean), in float32.
+Orders 0 and 1 are computed at full resolution; the second-order modulus is taken on every 2nd pixel
+(the wavelet output sampled exactly through its spectrum), as the standard fast algorithm does.
 
 The features are then normalised per image: the channels in `groups` consecutive groups, each group to
 zero mean and unit variance over its channels and pixels (a GroupNorm without parameters). Tramèr &
@@ -108,6 +110,7 @@ def _scatter_block(x: np.ndarray, J: int, L: int, groups: int) -> np.ndarray:
   x = np.pad(x.astype(np.float32), ((0, 0), (step, step), (step, step)), mode='reflect')
   size = x.shape[1]
   phi, psi = filter_bank(size, J, L)
+  phi, psi = phi.astype(np.float32), {k: v.astype(np.complex64) for k, v in psi.items()}
   phi_half = phi[np.ix_(*[np.fft.fftfreq(size // 2, 2 / size).astype(int) % size] * 2)]
   crop = slice(1, 1 + (size - 2 * step) // step)
   fft, ifft = functools.partial(sfft.fft2, workers=-1), functools.partial(sfft.ifft2, workers=-1)
