@@ -289,11 +289,11 @@ def conv_two_pass_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x
   layer by layer as the backward reaches each layer (`_norm_probe`, `_affine_probe`), so no layer's a
   and δ outlive its own backward step. Pass 2 is the plain backward of Σ_i w_i L_i with the clip
   factors w_i of pass 1 held constant: its parameter gradient is Σ_i w_i g_i, since every layer acts
-  on each example separately. Pass 2 runs as the branch of a `lax.cond` on the factors (taken unless a
-  factor is NaN, when the sum is NaN either way): its own computation, so XLA neither starts it before
-  pass 1 ends nor hoists its constants (the max-pool backward's index arrays) into pass 1, either of
-  which keeps both passes' buffers alive at once (measured: 1.6–2.2× instead of 1.16×; XLA:CPU drops
-  optimisation barriers).
+  on each example separately. Pass 2's input is x + 0·Σ_i w_i (the same values; a data dependency,
+  since XLA:CPU drops optimisation barriers), so XLA can neither start pass 2 before the factors are
+  known nor share pass 1's forward, either of which would keep both passes' activations alive at once.
+  The peak is then about pass 1's, with XLA:CPU's memory-minimising scheduler (`dpal_jax/__init__.py`,
+  docs/performance.md).
   """
   batch = x.shape[0]
   modules, _ = _layers(apply_fn, params, x, keys[0])
@@ -318,9 +318,9 @@ def conv_two_pass_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x
       {path: jnp.zeros((batch,)) for path in modules})
   weights = clip_weights(jnp.sqrt(sum(squares.values())), clip_norm, mask)
 
-  weighted = lambda p: jnp.sum(weights * loss_fn(apply_fn(p, x, keys[0]), y))
-  nan = lambda: jax.tree.map(lambda p: jnp.full_like(p, jnp.nan), params)
-  return jax.lax.cond(jnp.sum(weights) >= 0, lambda: jax.grad(weighted)(params), nan), losses
+  after = x + 0.0 * jnp.sum(weights)   # pass 2's input, computed only once the factors are known
+  weighted = lambda p: jnp.sum(weights * loss_fn(apply_fn(p, after, keys[0]), y))
+  return jax.grad(weighted)(params), losses
 
 
 def _kernel_squares(module: nn.Module, a: jnp.ndarray, d: jnp.ndarray) -> jnp.ndarray:
