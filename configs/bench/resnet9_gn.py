@@ -2,8 +2,9 @@
 
   python -m dpal_jax.bench --config=configs/bench/resnet9_gn.py [--json]
 
-The MLP bench's settings with this model. Slow on CPU (a DP logical batch takes tens of seconds, each
-chunk shape compiles in ≈ 20–25 s), so the default times only a few logical batches.
+The MLP bench's settings with this model. Slow on CPU (a DP logical batch takes 8–15 s, each chunk
+shape compiles in ≈ 4 s on a free machine and 6–20 s under load), so the default times only a few
+logical batches. `--config.train.grad_method=conv_two_pass` benches the memory-lean conv path.
 """
 
 import ml_collections
