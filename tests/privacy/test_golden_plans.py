@@ -3,7 +3,8 @@
 The files are `python -m dpal_jax.plan --config=configs/<config>.py [override] --json` as printed before
 the privacy events and mechanisms were reorganised: a refactoring of privacy/ must not move a single
 rate, σ, step count or ε. One value changed on purpose since: `epsilon_unlabeled` of a data-dependent
-strategy under non-private selection (privacy.epsilon_al = 0) is ∞ (null), no longer 0.0.
+strategy under non-private selection (privacy.epsilon_al = 0) is ∞ (null), no longer 0.0. The `default_*`
+files were made on the default config of that time, which is configs/mlp_pixels.py now.
 """
 
 import importlib
@@ -18,7 +19,7 @@ GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'golden')
 
 # golden file stem: (config module, {dotted field: value})
 CASES = {
-    'default': ('default', {}),
+    'default': ('mlp_pixels', {}),
     'cifar10_entropy': ('cifar10_entropy', {}),
     'bloodmnist_entropy': ('bloodmnist_entropy', {}),
     'octmnist_entropy': ('octmnist_entropy', {}),
@@ -26,14 +27,14 @@ CASES = {
     'snli_entropy': ('snli_entropy', {}),
     'bench_mlp': ('bench.mlp', {}),
     'bench_resnet9_gn': ('bench.resnet9_gn', {}),
-    'default_gaussian': ('default', {'privacy.query_mechanism': 'gaussian'}),
-    'default_pld': ('default', {'privacy.accountant': 'pld'}),
-    'default_naive': ('default', {'privacy.mode': 'naive'}),
-    'default_step_ampl_prob': ('default', {'privacy.mode': 'step_ampl_prob'}),
-    'default_step_ampl_prob_noise': ('default', {'privacy.mode': 'step_ampl_prob_noise'}),
-    'default_noise_red_prob': ('default', {'privacy.mode': 'noise_red_prob'}),
-    'default_disabled': ('default', {'privacy.enabled': False}),
-    'default_free_selection': ('default', {'privacy.epsilon_al': 0.0}),
+    'default_gaussian': ('mlp_pixels', {'privacy.query_mechanism': 'gaussian'}),
+    'default_pld': ('mlp_pixels', {'privacy.accountant': 'pld'}),
+    'default_naive': ('mlp_pixels', {'privacy.mode': 'naive'}),
+    'default_step_ampl_prob': ('mlp_pixels', {'privacy.mode': 'step_ampl_prob'}),
+    'default_step_ampl_prob_noise': ('mlp_pixels', {'privacy.mode': 'step_ampl_prob_noise'}),
+    'default_noise_red_prob': ('mlp_pixels', {'privacy.mode': 'noise_red_prob'}),
+    'default_disabled': ('mlp_pixels', {'privacy.enabled': False}),
+    'default_free_selection': ('mlp_pixels', {'privacy.epsilon_al': 0.0}),
 }
 SLOW = {'default_pld'}   # the PLD accountant plans in ≈ 30 s
 
