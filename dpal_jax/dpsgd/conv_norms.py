@@ -206,10 +206,7 @@ def conv_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x: jnp.nda
 
   squares = _norm_squares(modules, params, {p: deltas[p] for p in modules if p not in linear})
   for path in linear:
-    d = deltas[path].reshape(batch, -1, deltas[path].shape[-1])
-    squares += _kernel_squares(modules[path], inputs[path], d)
-    if 'bias' in _node(params, path):
-      squares += jnp.sum(jnp.sum(d, axis=1) ** 2, axis=1)
+    squares += _linear_squares(modules[path], 'bias' in _node(params, path), inputs[path], deltas[path])
   weights = clip_weights(jnp.sqrt(squares), clip_norm, mask)
 
   flat = {}
@@ -242,11 +239,7 @@ def _norm_probe(module: nn.Module, has_bias: bool):
     return out, a
 
   def backward(a, g):
-    d = g.reshape(g.shape[0], -1, g.shape[-1])
-    squares = _kernel_squares(module, a, d)
-    if has_bias:
-      squares += jnp.sum(jnp.sum(d, axis=1) ** 2, axis=1)
-    return g, jnp.zeros_like(a), squares
+    return g, jnp.zeros_like(a), _linear_squares(module, has_bias, a, g)
 
   probe.defvjp(forward, backward)
   return probe
@@ -321,6 +314,16 @@ def conv_two_pass_clipped_grad_sum(apply_fn: ApplyFn, loss_fn: LossFn, params, x
   after = x + 0.0 * jnp.sum(weights)   # pass 2's input, computed only once the factors are known
   weighted = lambda p: jnp.sum(weights * loss_fn(apply_fn(p, after, keys[0]), y))
   return jax.grad(weighted)(params), losses
+
+
+def _linear_squares(module: nn.Module, has_bias: bool, a: jnp.ndarray, g: jnp.ndarray) -> jnp.ndarray:
+  """[B] squared norms of a Conv/Dense layer's per-example kernel and bias gradients from its input a
+  and output gradient g."""
+  d = g.reshape(g.shape[0], -1, g.shape[-1])
+  squares = _kernel_squares(module, a, d)
+  if has_bias:
+    squares += jnp.sum(jnp.sum(d, axis=1) ** 2, axis=1)
+  return squares
 
 
 def _kernel_squares(module: nn.Module, a: jnp.ndarray, d: jnp.ndarray) -> jnp.ndarray:
