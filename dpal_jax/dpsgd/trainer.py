@@ -32,7 +32,7 @@ class Trainer:
 
   `grad_method`: 'vmap' (any model), 'ghost' (Dense-only models, see ghost_norm.py), 'conv'
   (Conv/Dense/GroupNorm models without dropout, see conv_norms.py: book-keeping, one backward pass),
-  'conv_two_pass' (the same models, the non-private step's memory for a second backward pass) or
+  'conv_two_pass' (the same models, ghost clipping: a norms-only backward, then a second one) or
   'auto' (ghost when the model is Dense-only, else conv when it qualifies, else vmap; resolved in
   `init`). `pad_multiple` defaults to `sampler.choose_pad_multiple`. With `ema_decay` (LHD: 0.999) the state is an `EMATrainState` whose
   `ema` follows the parameters after every step (`train_state.ema_update`; post-processing of the
