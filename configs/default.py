@@ -42,7 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.batch_size = 256       # expected (logical) batch size B
   config.train.physical_batch_size = 256
   config.train.clip_norm = 1.0
-  config.train.grad_method = 'auto'   # 'auto' | 'vmap' | 'ghost' (Dense-only) | 'conv' (Conv/Dense/GN)
+  config.train.grad_method = 'auto'   # 'auto' | 'vmap' | 'ghost' (Dense-only) | 'conv' | 'conv_two_pass' (Conv/Dense/GN)
   config.train.eval_batch_size = 1024
   config.train.fresh_init = False     # True: a fresh network (and optimizer state) every phase, as LHD
   # 'poisson': the accountant's Poisson batches | 'shuffled': a permutation per epoch (non-private only)
