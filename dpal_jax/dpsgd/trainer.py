@@ -34,9 +34,10 @@ class Trainer:
   (Conv/Dense/GroupNorm models without dropout, see conv_norms.py: book-keeping, one backward pass),
   'conv_two_pass' (the same models, ghost clipping: a norms-only backward, then a second one) or
   'auto' (ghost when the model is Dense-only, else conv when it qualifies, else vmap; resolved in
-  `init`). `pad_multiple` defaults to `sampler.choose_pad_multiple`. With `ema_decay` (LHD: 0.999) the state is an `EMATrainState` whose
-  `ema` follows the parameters after every step (`train_state.ema_update`; post-processing of the
-  private iterates, so free); without it (the default) nothing about the step changes.
+  `init`). `pad_multiple` defaults to `sampler.choose_pad_multiple`. With `ema_decay` (LHD: 0.999)
+  the state is an `EMATrainState` whose `ema` follows the parameters after every step
+  (`train_state.ema_update`; post-processing of the private iterates, so free); without it (the
+  default) nothing about the step changes.
   """
 
   def __init__(self, model: nn.Module, optimizer: optax.GradientTransformation, *, task: str,
