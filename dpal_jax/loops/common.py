@@ -23,21 +23,26 @@ from dpal_jax.privacy.plan import Plan
 # honour per-group budgets (`privacy.group_epsilon`, `loops/units.py`); any other loop refuses them.
 PERSON_LOOPS = ('dpal', 'random_baseline', 'pate')   # pate: whole persons per teacher partition
 GROUP_LOOPS = ('dpal', 'random_baseline')
+SHUFFLED_LOOPS = ('dpal', 'random_baseline')        # train.batching 'shuffled' (non-private epochs)
 
 
 def load_dataset(config):
   """The dataset of `config.dataset` (each option passed only to a loader that takes it).
 
-  A loop that does not account per person refuses a dataset with person ids, and one without per-group
-  units refuses privacy.group_epsilon, instead of silently accounting per record with one budget."""
+  A loop that does not account per person refuses a dataset with person ids, one without per-group
+  units refuses privacy.group_epsilon, instead of silently accounting per record with one budget, and
+  one that trains only on Poisson batches refuses train.batching 'shuffled' instead of ignoring it."""
   dataset = data.load_from_config(config.dataset)
   loop = config.get('loop', 'dpal')
-  asked = (('persons (Dataset.person_id)', dataset.person_id is not None, PERSON_LOOPS),
-           ('privacy.group_epsilon', bool(config.privacy.get('group_epsilon')), GROUP_LOOPS))
-  for what, given, loops in asked:
+  one_budget = 'accounts per pool example with one budget'
+  asked = (('persons (Dataset.person_id)', dataset.person_id is not None, PERSON_LOOPS, one_budget),
+           ('privacy.group_epsilon', bool(config.privacy.get('group_epsilon')), GROUP_LOOPS, one_budget),
+           ("train.batching 'shuffled'", config.train.get('batching', 'poisson') == 'shuffled',
+            SHUFFLED_LOOPS, 'trains on Poisson batches only'))
+  for what, given, loops, why in asked:
     if given and loop not in loops:
-      raise ConfigError(f'loop {loop!r} accounts per pool example with one budget and cannot honour '
-                        f'{what}; use loop {" or ".join(map(repr, loops))}, or unset it')
+      raise ConfigError(f'loop {loop!r} {why} and cannot honour {what}; use loop '
+                        f'{" or ".join(map(repr, loops))}, or unset it')
   return dataset
 
 

@@ -1,6 +1,7 @@
 """The DP-AL loop over privacy units (loops/units.py): per-group budgets and person-level DP end to end,
 on the tiny digits config with simulated sites and persons (data/units.py)."""
 
+import importlib
 import json
 import os
 
@@ -75,4 +76,15 @@ def test_loops_and_options_that_cannot_account_per_person_or_group_refuse(tmp_pa
   config.privacy.group_epsilon = TARGETS
   with pytest.raises(ConfigError, match='needs a dataset whose pool examples name their groups'):
     loops.run(config, str(tmp_path / 'c'))
+  assert not os.listdir(tmp_path)   # refused before anything was written
+
+
+
+@pytest.mark.parametrize('loop', ['audit', 'pate', 'psl'])
+def test_loops_that_train_on_poisson_batches_only_refuse_shuffled_epochs(tmp_path, loop):
+  config = importlib.import_module(f'tests.configs.tiny_{loop}').get_config()
+  config.train.batching = 'shuffled'
+  with pytest.raises(ConfigError, match=f"loop '{loop}' trains on Poisson batches only and cannot honour "
+                                        "train.batching 'shuffled'"):
+    loops.run(config, str(tmp_path / 'run'))
   assert not os.listdir(tmp_path)   # refused before anything was written
