@@ -124,8 +124,11 @@ class _DropOrbaxErrors(py_logging.Filter):
 def _orbax_errors_silenced(checkpointer: Checkpointer):
   """While saving, what orbax prints goes to a held file, replayed when the save succeeds. A failed save
   is reported once, as one line, by `save`: then orbax's own error logs and the tracebacks of its
-  abandoned background writers ("Event loop is closed") are dropped, the writers are let finish first,
-  and any that print at exit are silenced too."""
+  abandoned background writers ("Event loop is closed") are dropped, and the writers are let finish.
+  Some of them (tensorstore callbacks, asyncio's "exception was never retrieved" at collection) still
+  print later, straight to file descriptor 2 or through the stream objects they hold, so after a failed
+  save descriptor 2 stays on /dev/null for the rest of the process and `sys.stderr` is given a new
+  stream on the real stderr: the run's own error line (and any bug's traceback) still reaches the user."""
   absl_logger = py_logging.getLogger('absl')
   drop = _DropOrbaxErrors()
   absl_logger.addFilter(drop)
@@ -146,14 +149,26 @@ def _orbax_errors_silenced(checkpointer: Checkpointer):
     raise
   finally:
     sys.stderr.flush()
-    os.dup2(saved, 2)
-    os.close(saved)
+    if failed:
+      _stray_output_to_devnull(real_stderr=saved)
+    else:
+      os.dup2(saved, 2)
+      os.close(saved)
     absl_logger.removeFilter(drop)
     if not failed:
       sys.excepthook = excepthook
       held.seek(0)
       os.write(2, held.read())
     held.close()
+
+
+def _stray_output_to_devnull(real_stderr: int) -> None:
+  """Descriptor 2 → /dev/null for good; `sys.stderr` → a new stream on `real_stderr` (which it owns)."""
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, 2)
+  os.close(devnull)
+  sys.stderr = open(real_stderr, 'w', buffering=1, encoding=sys.stderr.encoding,  # pylint: disable=consider-using-with
+                    errors='backslashreplace')
 
 
 def _ignore_closed_event_loop(hook):
