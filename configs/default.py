@@ -49,8 +49,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.batching = 'poisson'
   # Confident fine-tuning (docs/lhd.md): after each phase, train on the labeled set and the pool points
   # predicted with probability > 0.8, all with the model's own labels and strong augmentation.
-  config.train.finetune_confident = False   # refused under privacy.enabled
+  config.train.finetune_confident = False   # under privacy.enabled: needs privacy.epsilon_finetune
   config.train.finetune_epochs = 10
+  config.train.finetune_lr_multiplier = 100.0   # × train.learning_rate, the paper's 100 (tune it under DP)
 
   config.privacy = ml_collections.ConfigDict()
   config.privacy.enabled = True
@@ -66,6 +67,7 @@ def get_config() -> ml_collections.ConfigDict:
   # A pool's persistent ledger (docs/budgets.md): a folder shared by every campaign on this pool; each run
   # plans from what earlier ones spent and stops before it would overspend. None (default): off.
   config.privacy.ledger_path = ml_collections.config_dict.placeholder(str)
+  config.privacy.epsilon_finetune = ml_collections.config_dict.placeholder(float)   # DP fine-tuning's ε
   # Per-group budgets: {group name: ε target ≤ privacy.epsilon} for the groups the dataset names
   # (Dataset.groups, e.g. dataset.sites); unnamed groups get privacy.epsilon; {} (default): none.
   config.privacy.group_epsilon = ml_collections.ConfigDict()

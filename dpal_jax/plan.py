@@ -57,6 +57,9 @@ def format_plan(plan: Plan) -> str:
   else:
     lines.append('queries: not private (random selection, or privacy.epsilon_al 0 / inf: '
                  'the selection itself is not protected)')
+  for f in plan.finetunes:
+    lines.append(f'fine-tuning after phase {f.after_phase}: {f.steps} steps, sigma {f.noise_multiplier:.4f}, '
+                 f'rate {f.sample_rate:.4g} for every pool example')
   if plan.epsilon_al_choice:
     lines += ['', *_format_choice(plan.epsilon_al_choice)]
   lines += ['', f'{"cohort":>6} {"size":>7} {"eps (composed)":>15} {"eps (additive)":>15}']
@@ -100,8 +103,10 @@ def main(argv):
 
 
 def _plan(config) -> Plan:
-  """The plan of `config`; per-group budgets read the pool for its groups and their shares."""
-  if not config.privacy.get('group_epsilon'):
+  """The plan of `config`; per-group budgets read the pool for its groups and their shares, DP fine-tuning
+  for its size."""
+  dp_finetuning = config.privacy.enabled and config.train.get('finetune_confident', False)
+  if not (config.privacy.get('group_epsilon') or dp_finetuning):
     return make_plan(config)
   pool = units.PoolUnits(config, common.load_dataset(config))
   return make_plan(config, pool.pool_size, pool.groups)

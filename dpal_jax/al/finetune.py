@@ -5,9 +5,9 @@ largest predicted probability exceeds 0.8, all with the model's own predicted la
 too, as the paper codes it); it is skipped when it holds fewer than 1000 points. Training on it uses
 strong augmentation (`strong_augment`) and 100× the learning rate (loops/finetune.py).
 
-*Formal guarantees*: none. The pool points become training data: under DP each of them would need its
-own sampling rate and ε in the ledger, which this project does not account, so the loop refuses
-train.finetune_confident under privacy.enabled.
+*Formal guarantees*: none here. The pool points become training data: under DP they pay for it as a
+unit of the ledger (every pool example at the pass's rate and σ, `events.FinetunePass`,
+`loops/finetune.py`), the set being a per-record function of the released model.
 """
 
 import functools
@@ -25,13 +25,13 @@ CROP_PAD = 4        # px
 
 
 def confident_set(model, params, x_labeled: np.ndarray, x_unlabeled: np.ndarray, *,
-                  batch_size: int) -> tuple[np.ndarray, np.ndarray] | None:
+                  batch_size: int, min_size: int = MIN_SIZE) -> tuple[np.ndarray, np.ndarray] | None:
   """(inputs, the model's labels) of the labeled points and the confident unlabeled ones, or None when
-  they are fewer than MIN_SIZE."""
+  they are fewer than `min_size` (0 under DP: the pass always runs)."""
   labeled_pred, _ = inference.map_batches(_predict(model), params, x_labeled, batch_size=batch_size)
   pool_pred, pool_conf = inference.map_batches(_predict(model), params, x_unlabeled, batch_size=batch_size)
   confident = pool_conf > THRESHOLD
-  if len(x_labeled) + int(confident.sum()) < MIN_SIZE:
+  if len(x_labeled) + int(confident.sum()) < min_size:
     return None
   x = np.concatenate([np.asarray(x_labeled), np.asarray(x_unlabeled[confident])])
   return x, np.concatenate([labeled_pred, pool_pred[confident]]).astype(np.int32)

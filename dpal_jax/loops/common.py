@@ -24,6 +24,7 @@ from dpal_jax.privacy.plan import Plan
 PERSON_LOOPS = ('dpal', 'random_baseline', 'pate')   # pate: whole persons per teacher partition
 GROUP_LOOPS = ('dpal', 'random_baseline')
 SHUFFLED_LOOPS = ('dpal', 'random_baseline')        # train.batching 'shuffled' (non-private epochs)
+FINETUNE_LOOPS = ('dpal', 'random_baseline')        # train.finetune_confident (`loops/finetune.py`)
 
 
 def load_dataset(config):
@@ -31,14 +32,17 @@ def load_dataset(config):
 
   A loop that does not account per person refuses a dataset with person ids, one without per-group
   units refuses privacy.group_epsilon, instead of silently accounting per record with one budget, and
-  one that trains only on Poisson batches refuses train.batching 'shuffled' instead of ignoring it."""
+  one that trains only on Poisson batches refuses train.batching 'shuffled' and one without fine-tuning
+  train.finetune_confident, instead of ignoring them."""
   dataset = data.load_from_config(config.dataset)
   loop = config.get('loop', 'dpal')
   one_budget = 'accounts per pool example with one budget'
   asked = (('persons (Dataset.person_id)', dataset.person_id is not None, PERSON_LOOPS, one_budget),
            ('privacy.group_epsilon', bool(config.privacy.get('group_epsilon')), GROUP_LOOPS, one_budget),
            ("train.batching 'shuffled'", config.train.get('batching', 'poisson') == 'shuffled',
-            SHUFFLED_LOOPS, 'trains on Poisson batches only'))
+            SHUFFLED_LOOPS, 'trains on Poisson batches only'),
+           ('train.finetune_confident', bool(config.train.get('finetune_confident', False)),
+            FINETUNE_LOOPS, 'runs no confident fine-tuning'))
   for what, given, loops, why in asked:
     if given and loop not in loops:
       raise ConfigError(f'loop {loop!r} {why} and cannot honour {what}; use loop '
@@ -100,14 +104,17 @@ def check_alternating_stages(state, plan, fallback_rounds: int = 0) -> None:
   """Refuses a restored state of an alternating loop whose ledger, pool or history does not fit its stage.
 
   After stage s (a stop, `state.stopped`, is a stage that spent nothing) the ledger holds ⌈s/2⌉ phases and,
-  with private queries, ⌊s/2⌋ paid query rounds less the `fallback_rounds` that selected at random (free);
+  with private queries, ⌊s/2⌋ paid query rounds less the `fallback_rounds` that selected at random (free),
+  and with DP fine-tuning one pass per phase;
   the pool holds ⌊s/2⌋ + 1 cohorts and the history ⌈s/2⌉ rows. Anything else is a checkpoint from another
   run or a damaged one: resuming it could pay twice or publish a ledger that does not cover the run."""
   done = state.stage - (state.stopped is not None)
   phases, queries = (done + 1) // 2, done // 2
   ledger = state.ledger.to_dict()
   paid = len(ledger['queries']) + fallback_rounds
-  if (len(ledger['phases']), paid) != (phases, queries if plan.private_queries else 0):
+  finetunes = len(ledger.get('finetunes', []))
+  if ((len(ledger['phases']), paid) != (phases, queries if plan.private_queries else 0)
+      or finetunes != (phases if plan.finetunes else 0)):
     raise CheckpointError(
         f'checkpoint {state.stage} holds a ledger of {len(ledger["phases"])} phases and '
         f'{len(ledger["queries"])} queries, which does not fit its stage; nothing was changed. Start '

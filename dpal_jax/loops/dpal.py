@@ -44,9 +44,9 @@ class Loop(protocol.Loop):
       ema_phase.snapshot_epoch(config, phase)
     self.trainer = common.make_trainer(config, self.dataset,
                                        ema_decay=ema_phase.EMA_DECAY if self.ema else None)
-    finetune.check(config, self.dataset.task)
-    self.finetune_trainer = (finetune.make_trainer(config, self.trainer)
-                             if config.train.get('finetune_confident', False) else None)
+    finetune.check(config, self.dataset.task, by_person=self.units.by_person)
+    self.finetune = bool(config.train.get('finetune_confident', False))
+    self._finetune_trainer = None   # made from self.trainer once its grad_method is resolved (init)
 
   def _plan_for(self, candidates, prior):
     pool_size = self.units.pool_size if candidates is None else len(candidates)
@@ -163,10 +163,18 @@ class Loop(protocol.Loop):
                                     shuffled_epochs=self.shuffled, **kwargs)
     else:
       train, _ = self.trainer.train_phase(train, x, y, **kwargs)
-    if self.finetune_trainer is not None:   # non-private only (finetune.check)
-      train = finetune.run(config, self.finetune_trainer, train, x, dataset.x_train[pool.unlabeled()],
-                           rng=state.randomness.rng, key=state.randomness.next_key())
     state.ledger.record_phase(phase, spec.sample_rates, spec.noise_multiplier, spec.steps)
+    if self.finetune:
+      if self._finetune_trainer is None:
+        self._finetune_trainer = finetune.make_trainer(config, self.trainer)
+      finetune_spec = self.plan.finetunes[phase] if self.plan.finetunes else None   # None: non-private
+      if finetune_spec is not None:
+        state.ledger.check_finetune(finetune_spec)   # every pool example pays, before it is spent
+      train = finetune.run(config, self._finetune_trainer, train, x, dataset.x_train[pool.unlabeled()],
+                           rng=state.randomness.rng, key=state.randomness.next_key(), spec=finetune_spec,
+                           pool_size=self.units.pool_size)
+      if finetune_spec is not None:
+        state.ledger.record_finetune(finetune_spec)
     row, log = common.phase_release(self.trainer.model, train.params, dataset, state.ledger,
                                     len(pool.labeled), spec, phase, config.train.eval_batch_size)
     return state.replace(train=train, history=state.history + (row,)), protocol.Release(log, row)

@@ -17,6 +17,13 @@ costs every unit as a dp-accounting event E(u) (NoOp for a unit it does not touc
   threshold test per tested query (Gaussian(σ₁)) and one aggregator answer per answered query (GNMax
   with noise σ₂: Gaussian(σ₂/√2), since one partition moves two vote counts by one; LNMax with Laplace
   scale b: two sensitivity-1 Laplace(b)).
+- `FinetunePass` (kind 'finetunes'): confident fine-tuning after phase k under DP (`loops/finetune.py`):
+  S DP-SGD steps at noise multiplier σ on the labeled set and the pool points the released model is
+  confident on, with the model's labels. Whether a pool point takes part and with what label is a
+  function of that point and the released (DP) model alone, so the pass is DP-SGD on a per-record
+  transform of the pool, every pool example drawn at the same Poisson rate q when it takes part:
+  E(u) = (PoissonSampled(q, Gaussian(σ)))^S for every unit, labeled or not (the worst case: each may
+  be confident).
 - Room for what comes next, each one more class here with `dp_event(unit)`, `describe()`, `to_dict`,
   `from_dict` and one line in KINDS: a label release.
 
@@ -182,9 +189,49 @@ class PateRound:
     return cls(**data)
 
 
+@dataclasses.dataclass(frozen=True)
+class FinetunePass:
+  """Confident fine-tuning after phase `after_phase` under DP: `steps` DP-SGD steps at `noise_multiplier`,
+  every pool example at Poisson rate `sample_rate` (module docstring); charged to every unit."""
+  after_phase: int
+  steps: int
+  noise_multiplier: float
+  sample_rate: float
+  kind: ClassVar[str] = 'finetunes'
+
+  def __post_init__(self):
+    if not (0 < self.sample_rate <= 1 and self.noise_multiplier > 0 and self.steps >= 1):
+      raise ValueError(f'fine-tuning pass after phase {self.after_phase}: sample_rate must be in (0, 1], '
+                       f'noise_multiplier > 0 and steps ≥ 1, got {self.sample_rate}, '
+                       f'{self.noise_multiplier}, {self.steps}')
+
+  def describe(self) -> str:
+    return f'fine-tuning after phase {self.after_phase}'
+
+  def charges(self, unit: Unit) -> bool:
+    """Every unit: a pool example labeled or not may be in the confident set."""
+    del unit
+    return True
+
+  def dp_event(self, unit: Unit) -> dp_accounting.DpEvent:
+    """The pass's Poisson-subsampled Gaussian, `steps` times, for every unit."""
+    del unit
+    return accounting.dpsgd_event(self.sample_rate, self.noise_multiplier, self.steps)
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+  @classmethod
+  def from_dict(cls, data: dict) -> 'FinetunePass':
+    return cls(int(data['after_phase']), int(data['steps']), float(data['noise_multiplier']),
+               float(data['sample_rate']))
+
+
 # Event kinds by their key in plan.json / ledger.json, in the order a unit's events are composed (a fixed
 # order, so that ε is the same to the last bit however the events were recorded).
-KINDS = {cls.kind: cls for cls in (QueryRound, DpsgdPhase, PateRound)}
+KINDS = {cls.kind: cls for cls in (QueryRound, DpsgdPhase, PateRound, FinetunePass)}
+# Kinds written to ledger.json only when recorded (ledgers without them read as before).
+OPTIONAL_KINDS = (FinetunePass.kind,)
 
 
 def dp_event_to_dict(event: dp_accounting.DpEvent) -> dict:

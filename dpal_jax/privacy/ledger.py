@@ -36,7 +36,10 @@ dp-accounting alone (event names below are dp-accounting's classes):
   'threshold', 'laplace_scale'}: every unit (a teacher partition) pays
   SelfComposedDpEvent(GaussianDpEvent(sigma1), tested) ∘ SelfComposedDpEvent(answer, answered), answer =
   GaussianDpEvent(sigma2/√2) (GNMax family) or SelfComposedDpEvent(LaplaceDpEvent(laplace_scale), 2)
-  ('lnmax'); absent from ledgers written before this kind existed.
+  ('lnmax'); absent from ledgers written before this kind existed;
+- `finetunes` (only when recorded): every confident fine-tuning pass under DP {'after_phase', 'steps',
+  'noise_multiplier', 'sample_rate'}: every unit, labeled or not, pays
+  SelfComposedDpEvent(PoissonSampledDpEvent(sample_rate, GaussianDpEvent(noise_multiplier)), steps).
 """
 
 import dataclasses
@@ -224,6 +227,14 @@ class Ledger:
     """Records a training phase (after checking it, unless overspending is allowed)."""
     self.record(_phase(phase, sample_rates, noise_multiplier, steps))
 
+  def check_finetune(self, finetune: events_lib.FinetunePass) -> None:
+    """`check` of a fine-tuning pass: would any unit, labeled or not, end above its target?"""
+    self.check(finetune)
+
+  def record_finetune(self, finetune: events_lib.FinetunePass) -> None:
+    """Records a fine-tuning pass, charged to every unit."""
+    self.record(finetune)
+
   def check_query(self, query: events_lib.QueryRound) -> None:
     """`check` of a query round: would an unlabeled example end above the target?"""
     self.check(query)
@@ -246,7 +257,8 @@ class Ledger:
     if self.privacy_unit != 'record':
       out['privacy_unit'] = self.privacy_unit
     for kind, recorded in self.events.items():
-      out[kind] = [event.to_dict() for event in recorded]
+      if recorded or kind not in events_lib.OPTIONAL_KINDS:
+        out[kind] = [event.to_dict() for event in recorded]
     return out
 
   def to_json(self) -> str:

@@ -45,6 +45,9 @@ class Plan:
   # privacy.epsilon_al_split = 'auto' (`split.py`; absent from plan.json otherwise): the query budgets
   # compared, their proxy, and the one chosen (= epsilon_al).
   epsilon_al_choice: dict = dataclasses.field(default_factory=dict)
+  # Confident fine-tuning under DP (`train.finetune_confident`; absent from plan.json otherwise): one
+  # events.FinetunePass after each phase, charged to every pool example, spending privacy.epsilon_finetune.
+  finetunes: tuple = ()
 
   def __post_init__(self):
     if bool(self.unit_groups) != bool(self.unit_targets) or len(self.unit_groups) != len(self.unit_targets):
@@ -74,7 +77,7 @@ class Plan:
       value = getattr(self, field.name)
       if field.name in _OPTIONAL_FIELDS and not value:
         continue
-      if field.name in ('phases', 'queries'):
+      if field.name in ('phases', 'queries', 'finetunes'):
         value = [event.to_dict() for event in value]
       elif isinstance(value, tuple):
         value = [_finite_or_none(v) for v in value]
@@ -99,6 +102,8 @@ class Plan:
         value = tuple(events.DpsgdPhase.from_dict(p) for p in value)
       elif field.name == 'queries':
         value = tuple(events.QueryRound.from_dict(q) for q in value)
+      elif field.name == 'finetunes':
+        value = tuple(events.FinetunePass.from_dict(f) for f in value)
       elif field.name in ('target_epsilon', 'epsilon_al', 'epsilon_unlabeled'):
         value = _none_to_inf(value)
       elif field.name.startswith('epsilon_per_cohort'):
@@ -116,7 +121,7 @@ class Plan:
 
 
 _GROUP_FIELDS = ('group_targets', 'unit_groups', 'unit_targets', 'unit_sizes', 'epsilon_per_group')
-_OPTIONAL_FIELDS = (*_GROUP_FIELDS, 'epsilon_al_choice')   # left out of plan.json when empty
+_OPTIONAL_FIELDS = (*_GROUP_FIELDS, 'epsilon_al_choice', 'finetunes')   # left out of plan.json when empty
 
 
 def _finite_or_none(value):

@@ -14,6 +14,12 @@ target of its groups, and the plan reports each group's planned ε.
 the plan is made at each of a few shares of it and the one of largest public accuracy proxy is returned,
 with the comparison in `Plan.epsilon_al_choice`.
 
+Confident fine-tuning under DP (`train.finetune_confident` with privacy.enabled, `_finetunes`): one
+`events.FinetunePass` after each phase, every pool example at rate q = B/N_pool for
+train.finetune_epochs·⌈N_pool/B⌉ steps, σ calibrated so that all passes together cost
+privacy.epsilon_finetune; every unit, labeled or not, pays every pass, so the passes start every cohort's
+history (as spend before the run does) and the training is planned on what they leave.
+
 Queries are private only when the strategy looks at the data ('random' does not) and 0 < ε_AL < ∞;
 ε_AL = 0 or ∞ means non-private selection (the original's ε_AL = 0): no query events, the plan says
 `private_queries: false`, and `epsilon_unlabeled` is ∞ (null in plan.json) unless the strategy is
@@ -28,6 +34,7 @@ from collections.abc import Sequence
 from dpal_jax import validate
 from dpal_jax.errors import ConfigError
 from dpal_jax.privacy import accounting
+from dpal_jax.privacy import calibrate
 from dpal_jax.privacy import cohort_exact
 from dpal_jax.privacy import events
 from dpal_jax.privacy import groups as groups_lib
@@ -92,6 +99,41 @@ def _check_privacy(config, num_queries: int) -> tuple[str, float, bool]:
     raise ConfigError(f'privacy.epsilon_al ({p.epsilon_al}) must be smaller than privacy.epsilon '
                       f'({p.epsilon}): training needs the rest')
   return p.mode, (p.epsilon_al if private else 0.0), private
+
+
+FINETUNE_FIELD = 'privacy.epsilon_finetune'
+
+
+def _finetunes(config, pool_size: int | None, num_phases: int) -> tuple[events.FinetunePass, ...]:
+  """The fine-tuning passes of a DP run with train.finetune_confident (module docstring); () otherwise.
+
+  Refuses what the passes are not accounted for: a mode other than 'cohort_exact', per-group budgets, a
+  persistent ledger, and a missing or unaffordable privacy.epsilon_finetune."""
+  p = config.privacy
+  budget = p.get('epsilon_finetune', None)
+  if not (p.enabled and config.train.get('finetune_confident', False)):
+    if budget is not None and p.enabled:
+      raise ConfigError(f'{FINETUNE_FIELD} ({budget}) is set but train.finetune_confident is off; unset '
+                        f'{FINETUNE_FIELD} or set train.finetune_confident=True')
+    return ()
+  if budget is None or not 0 < budget < p.epsilon:
+    raise ConfigError(f'train.finetune_confident under DP trains on pool points, which pay for it: set '
+                      f'{FINETUNE_FIELD} to their budget, in (0, privacy.epsilon = {p.epsilon}), e.g. '
+                      f'{p.epsilon / 8:g}; or set train.finetune_confident=False (got {budget!r})')
+  for field, value in (('privacy.group_epsilon', p.get('group_epsilon')),
+                       ('privacy.ledger_path', p.get('ledger_path'))):
+    if value:
+      raise ConfigError(f'train.finetune_confident under DP is not accounted with {field} yet; unset '
+                        f'one of the two')
+  if p.mode != 'cohort_exact':
+    raise ConfigError(f'train.finetune_confident under DP needs privacy.mode \'cohort_exact\' (which plans '
+                      f'the training on what the fine-tuning leaves), not {p.mode!r}')
+  if pool_size is None:
+    raise ValueError('planning fine-tuning under DP needs the pool size')
+  batch = config.train.batch_size
+  rate, steps = min(1.0, batch / pool_size), config.train.finetune_epochs * math.ceil(pool_size / batch)
+  sigma = calibrate.noise_multiplier(budget, p.delta, [(rate, steps)] * num_phases, accountant=p.accountant)
+  return tuple(events.FinetunePass(k, steps, sigma, rate) for k in range(num_phases))
 
 
 def _check_mode_feasible(mode: str, problem: modes.Problem):
@@ -213,9 +255,16 @@ def make_plan(config, pool_size: int | None = None, groups: groups_lib.Groups | 
         f'ε = {accounting.epsilon(prior, p.delta, p.accountant):.4f} of privacy.epsilon ({p.epsilon}); '
         'nothing is left for a new campaign (python -m dpal_jax.ledger show PATH)')
   affordable = affordable_queries(config, queries, prior)
+  finetunes = _finetunes(config, pool_size, num_queries + 1)
+  every_unit = tuple(f.dp_event(events.Unit(0, None)) for f in finetunes)   # charged to every unit
+  query_events = tuple(q.mechanism.dp_event() for q in affordable)
+  if finetunes and accounting.epsilon([*prior, *every_unit, *query_events], p.delta,
+                                      p.accountant) >= p.epsilon:
+    raise ConfigError(f'{FINETUNE_FIELD} ({p.epsilon_finetune}) and privacy.epsilon_al ({epsilon_al}) leave '
+                      f'the last cohort nothing to train with (together ≥ privacy.epsilon = {p.epsilon}); '
+                      f'lower one of them')
   problem = modes.Problem(cohort_sizes, config.train.batch_size, epochs, p.epsilon, p.delta,
-                          epsilon_al, tuple(q.mechanism.dp_event() for q in affordable), p.accountant,
-                          prior=prior)
+                          epsilon_al, query_events, p.accountant, prior=prior + every_unit)
   _check_mode_feasible(mode, problem)
   group_fields = {}
   if p.get('group_epsilon'):
@@ -235,6 +284,8 @@ def make_plan(config, pool_size: int | None = None, groups: groups_lib.Groups | 
                   groups=unit_groups, prior=(prior,) * len(labeled_at) if prior else ())
   for phase in phases:
     ledger.record(phase)
+    if finetunes:
+      ledger.record(finetunes[phase.phase])
     if phase.phase < len(affordable):
       ledger.record(affordable[phase.phase])
   per_round = epsilon_al / num_queries if num_queries else 0.0
@@ -248,4 +299,4 @@ def make_plan(config, pool_size: int | None = None, groups: groups_lib.Groups | 
               queries=queries, epsilon_per_cohort=tuple(ledger.epsilon_per_cohort()),
               epsilon_per_cohort_additive=additive, epsilon_unlabeled=unlabeled,
               private_queries=private, seconds=time.perf_counter() - start,
-              epsilon_per_group=ledger.epsilon_per_group(), **group_fields)
+              epsilon_per_group=ledger.epsilon_per_group(), finetunes=finetunes, **group_fields)

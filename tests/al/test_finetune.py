@@ -1,5 +1,5 @@
 """Confident fine-tuning: the set (labeled + confident pool points, the model's own labels), the strong
-augmentation, its refusal under privacy, and one fine-tuning pass in the loop layer."""
+augmentation, its refusals, and one fine-tuning pass in the loop layer."""
 
 import jax
 import ml_collections
@@ -47,14 +47,22 @@ def test_strong_augment_keeps_shapes_and_changes_images_but_not_points():
   np.testing.assert_array_equal(finetune.strong_augment(points, rng), points)
 
 
-def test_finetune_is_refused_under_privacy_and_on_multilabel_data():
+def test_finetune_is_refused_per_person_under_privacy_and_on_multilabel_data():
   config = ml_collections.ConfigDict({'train': {'finetune_confident': True}, 'privacy': {'enabled': True}})
-  with pytest.raises(ConfigError, match='train.finetune_confident trains on pseudo-labeled pool points'):
-    finetune_loop.check(config, 'multiclass')
+  finetune_loop.check(config, 'multiclass')   # DP: planned and paid as a ledger unit (tests/loops)
+  with pytest.raises(ConfigError, match='not persons'):
+    finetune_loop.check(config, 'multiclass', by_person=True)
   config.privacy.enabled = False
-  finetune_loop.check(config, 'multiclass')
+  finetune_loop.check(config, 'multiclass', by_person=True)
   with pytest.raises(ConfigError, match='single-label'):
     finetune_loop.check(config, 'multilabel')
+
+
+def test_the_dp_confident_set_is_never_skipped():
+  model, params, x = _model()
+  assert finetune.confident_set(model, params, x[:10], x[:0], batch_size=64) is None   # < MIN_SIZE
+  found = finetune.confident_set(model, params, x[:10], x[:0], batch_size=64, min_size=0)
+  assert found is not None and len(found[0]) == 10
 
 
 def test_one_finetuning_run_changes_the_parameters():

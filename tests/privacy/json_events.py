@@ -8,7 +8,7 @@ from dp_accounting import rdp
 def unit_epsilon(data: dict, slot: int, labeled_at: int | None, prior=()) -> float:
   """ε at data['delta'] of the unit in rate slot `slot`, labeled before phase `labeled_at` (None: never),
   in a fresh RdpAccountant (default orders): `prior`, then the queries it was scored in (while still
-  unlabeled), then its DP-SGD phases."""
+  unlabeled), then its DP-SGD phases, then the DP fine-tuning passes (every unit pays each)."""
   accountant = rdp.RdpAccountant()
   for event in prior:
     accountant.compose(event)
@@ -17,6 +17,10 @@ def unit_epsilon(data: dict, slot: int, labeled_at: int | None, prior=()) -> flo
       accountant.compose(query_event(query))
   for phase in data['phases']:
     compose_phase(accountant, phase, slot)
+  for finetune in data.get('finetunes', []):
+    accountant.compose(dp_accounting.PoissonSampledDpEvent(
+        finetune['sample_rate'], dp_accounting.GaussianDpEvent(finetune['noise_multiplier'])),
+                       finetune['steps'])
   return accountant.get_epsilon(data['delta'])
 
 
