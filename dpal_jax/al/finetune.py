@@ -2,8 +2,8 @@
 
 After a phase's training, the fine-tuning set is the labeled set plus every unlabeled pool point whose
 largest predicted probability exceeds 0.8, all with the model's own predicted labels (the labeled points
-too, as the paper codes it); it is skipped when it holds fewer than 1000 points. Training on it uses
-strong augmentation (`strong_augment`) and 100× the learning rate (loops/finetune.py).
+too, as the paper codes it); without DP it is skipped when it holds fewer than 1000 points. Training on
+it uses strong augmentation (`strong_augment`) and, by default, 100× the learning rate (loops/finetune.py).
 
 *Formal guarantees*: none here. The pool points become training data: under DP they pay for it as a
 unit of the ledger (every pool example at the pass's rate and σ, `events.FinetunePass`,
