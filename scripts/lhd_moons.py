@@ -25,12 +25,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import lhd_moons  # pylint: disable=wrong-import-position
 from dpal_jax import config_schema  # pylint: disable=wrong-import-position
+from dpal_jax.data import four_moons  # pylint: disable=wrong-import-position
 from dpal_jax.loops import dpal  # pylint: disable=wrong-import-position
 from dpal_jax.models import inference  # pylint: disable=wrong-import-position
 from dpal_jax.rng import RunRandomness  # pylint: disable=wrong-import-position
 
 ALL_LABELS = 'all_labels'
-POOL_SIZE = 30_000
 _STRATEGIES = flags.DEFINE_list('strategies', ['lhd', 'confidence'],
                                 f'al.strategy names to compare; {ALL_LABELS!r}: train on every pool label')
 _SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2', '3', '4'], 'config.seed of each run')
@@ -45,8 +45,8 @@ def config_for(strategy: str, seed: int, private: bool, epochs: int | None):
   config.al.strategy = strategy
   if strategy == ALL_LABELS:   # the ceiling: every pool label, one network trained 100 + 1 epochs
     config.al.strategy = 'random'
-    config.al.initial_size, config.al.query_sizes = POOL_SIZE - 1, (1,)
-    config.al.labeling_budget = POOL_SIZE
+    config.al.initial_size, config.al.query_sizes = four_moons.POOL_SIZE - 1, (1,)
+    config.al.labeling_budget = four_moons.POOL_SIZE
     config.train.fresh_init = False
     config.train.epochs = (config.train.epochs, 1)
   if epochs is not None:

@@ -22,6 +22,7 @@ NUM_CLASSES = 4
 NOISY_MOON = 0
 COPIES = 7          # moon 0 once and appended 6 more times
 TEST_SIZE = 2 * POINTS_PER_PAIR
+POOL_SIZE = TEST_SIZE + (COPIES - 1) * POINTS_PER_PAIR // 2   # 9,000 clean + 21,000 noisy = 30,000
 
 
 def load(*, data_dir: str | None = None, test_size: int | None = None, seed: int = 0) -> Dataset:

@@ -117,8 +117,8 @@ def check_alternating_stages(state, plan, fallback_rounds: int = 0) -> None:
       or finetunes != (phases if plan.finetunes else 0)):
     raise CheckpointError(
         f'checkpoint {state.stage} holds a ledger of {len(ledger["phases"])} phases and '
-        f'{len(ledger["queries"])} queries, which does not fit its stage; nothing was changed. Start '
-        'a new run with a new --workdir')
+        f'{len(ledger["queries"])} queries ({finetunes} fine-tuning passes), which does not fit its '
+        'stage; nothing was changed. Start a new run with a new --workdir')
   if state.pool is None or state.pool.num_cohorts != queries + 1 or len(state.history) != phases:
     raise CheckpointError(f'checkpoint {state.stage} holds a pool or history that does not fit its '
                           'stage; nothing was changed. Start a new run with a new --workdir')

@@ -43,6 +43,12 @@ def shuffled_batches(config) -> bool:
   return batching == 'shuffled'
 
 
+def steps_per_epoch(steps: int, epochs: int) -> list[int]:
+  """`steps` split over `epochs` epochs as evenly as whole steps allow (they sum to `steps`)."""
+  bounds = [round(steps * e / epochs) for e in range(epochs + 1)]
+  return [b - a for a, b in zip(bounds, bounds[1:])]
+
+
 def phase_epochs(config, phase: int) -> int:
   """`train.epochs` of `phase` (an int, or one per phase)."""
   epochs = config.train.epochs
@@ -106,10 +112,9 @@ def train_phase(trainer, state, x: np.ndarray, y: np.ndarray, *, steps: int, epo
   where = f'phase {phase_kwargs.get("phase")}'
   if shuffled_epochs:
     x, y = sharding.replicate((jnp.asarray(x), jnp.asarray(y)), trainer.mesh)   # sent once per phase
-  bounds = [round(steps * e / epochs) for e in range(epochs + 1)]
   rule = lhd.SnapshotRule()
-  for epoch in range(epochs):
-    epoch_steps, epoch_key = bounds[epoch + 1] - bounds[epoch], jax.random.fold_in(key, epoch)
+  for epoch, epoch_steps in enumerate(steps_per_epoch(steps, epochs)):
+    epoch_key = jax.random.fold_in(key, epoch)
     if shuffled_epochs and epoch_steps:
       # The paper's accuracies, counted during the epoch (unnoised; only the snapshot moment reads them).
       state, sensitive_online, sensitive_ema = shuffled.train_epoch(

@@ -27,6 +27,7 @@ from dpal_jax.al import finetune
 from dpal_jax.dpsgd import sharding
 from dpal_jax.dpsgd.trainer import Trainer
 from dpal_jax.errors import ConfigError
+from dpal_jax.loops import ema_phase
 from dpal_jax.privacy import events
 
 LR_MULTIPLIER = 100.0   # the paper's; train.finetune_lr_multiplier overrides it
@@ -67,12 +68,12 @@ def run(config, trainer: Trainer, state, x_labeled, x_unlabeled, *, rng: np.rand
   epochs = config.train.finetune_epochs
   if spec is None:
     batch = min(config.train.batch_size, len(x))
-    rates, bounds, noise, expected = np.full(len(x), batch / len(x)), None, 0.0, float(batch)
+    rate, noise, expected, per_epoch = batch / len(x), 0.0, float(batch), [len(x) // batch] * epochs
   else:
-    rates, noise, expected = np.full(len(x), spec.sample_rate), spec.noise_multiplier, spec.sample_rate * pool_size
-    bounds = [round(spec.steps * e / epochs) for e in range(epochs + 1)]
-  for epoch in range(epochs):
-    steps = len(x) // batch if spec is None else bounds[epoch + 1] - bounds[epoch]
+    rate, noise, expected = spec.sample_rate, spec.noise_multiplier, spec.sample_rate * pool_size
+    per_epoch = ema_phase.steps_per_epoch(spec.steps, epochs)
+  rates = np.full(len(x), rate)
+  for epoch, steps in enumerate(per_epoch):
     if not steps:
       continue
     state, _ = trainer.train_phase(state, finetune.strong_augment(x, rng), y, sample_rates=rates,
