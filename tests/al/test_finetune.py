@@ -13,6 +13,7 @@ from dpal_jax.errors import ConfigError
 from dpal_jax.loops import finetune as finetune_loop
 from dpal_jax.models import inference
 from dpal_jax.models.mlp import MLP
+from dpal_jax.privacy import events
 
 
 def _model():
@@ -77,3 +78,28 @@ def test_one_finetuning_run_changes_the_parameters():
   after = finetune_loop.run(config, trainer, state, x, x[:0], rng=np.random.default_rng(0),
                             key=jax.random.key(1))
   assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(after.params), jax.tree.leaves(before)))
+
+
+def test_the_dp_pass_trains_privately_at_the_plans_rate_noise_steps_and_public_divisor():
+  model, params, x = _model()
+  config = ml_collections.ConfigDict({'train': {'optimizer': 'adam', 'learning_rate': 1e-3, 'batch_size': 16,
+                                                'finetune_epochs': 3, 'eval_batch_size': 512}})
+  base = Trainer(model, optax.adam(1e-3), task='multiclass', clip_norm=1.0, physical_batch_size=64)
+  state = base.init(jax.random.key(0), x, params=params)
+  trainer = finetune_loop.make_trainer(config, base)
+  calls, train_phase = [], trainer.train_phase
+
+  def recorded(state, x_set, y_set, **kwargs):   # the real trainer runs; its arguments are kept
+    calls.append(dict(kwargs, rows=len(x_set)))
+    return train_phase(state, x_set, y_set, **kwargs)
+
+  trainer.train_phase = recorded
+  spec = events.FinetunePass(0, steps=20, noise_multiplier=3.0, sample_rate=0.01)
+  # 10 labeled rows: far below MIN_SIZE, and the DP pass still runs.
+  finetune_loop.run(config, trainer, state, x[:10], x[10:20], rng=np.random.default_rng(0),
+                    key=jax.random.key(1), spec=spec, pool_size=1600)
+  assert [c['steps'] for c in calls] == [7, 6, 7] and sum(c['steps'] for c in calls) == spec.steps
+  for c in calls:
+    assert c['private'] is True and c['noise_multiplier'] == 3.0
+    assert c['expected_batch_size'] == pytest.approx(0.01 * 1600)   # q·N_pool, not the set's size
+    assert len(c['sample_rates']) == c['rows'] and np.all(c['sample_rates'] == 0.01)
